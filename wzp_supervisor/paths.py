@@ -1,0 +1,156 @@
+"""Every file location of wezterm-parallel, derived from the XDG variables here and nowhere else.
+
+Config lives under ``$XDG_CONFIG_HOME/wezterm-parallel``, state (saved state, backups, logs,
+scrollback) under ``$XDG_STATE_HOME/wezterm-parallel`` and everything that must not outlive a
+boot (sockets, pid, status.json) under ``$XDG_RUNTIME_DIR/wezterm-parallel``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+APP = "wezterm-parallel"
+
+# sun_path is 108 bytes on Linux and 104 on macOS; keep a margin for the NUL.
+_MAX_SOCKET_PATH = 100
+
+
+class RuntimeDirError(RuntimeError):
+    """The runtime directory is not private to this user."""
+
+
+def _xdg(var: str, fallback: str) -> Path:
+    value = os.environ.get(var)
+    if value and os.path.isabs(value):
+        return Path(value)
+    return Path.home() / fallback
+
+
+def config_dir() -> Path:
+    """``$XDG_CONFIG_HOME/wezterm-parallel``."""
+    return _xdg("XDG_CONFIG_HOME", ".config") / APP
+
+
+def config_candidates() -> list[Path]:
+    """Config files looked for, in order: config.yaml, config.yml, config.toml."""
+    base = config_dir()
+    return [base / "config.yaml", base / "config.yml", base / "config.toml"]
+
+
+def state_dir() -> Path:
+    """``$XDG_STATE_HOME/wezterm-parallel``."""
+    return _xdg("XDG_STATE_HOME", ".local/state") / APP
+
+
+def state_file() -> Path:
+    return state_dir() / "state.json"
+
+
+def backups_dir() -> Path:
+    return state_dir() / "backups"
+
+
+def logs_dir() -> Path:
+    return state_dir() / "logs"
+
+
+def daemon_log() -> Path:
+    """Structured JSON-lines log of the daemon."""
+    return logs_dir() / "daemon.jsonl"
+
+
+def pane_log(workspace: str, pane: str) -> Path:
+    """Output log (scrollback) of one supervised pane."""
+    return logs_dir() / workspace / f"{pane}.log"
+
+
+def session_id_file(workspace: str, pane: str) -> Path:
+    """The Claude Code session id an agent resumes, kept current by the daemon."""
+    return state_dir() / "sessions" / workspace / f"{pane}.id"
+
+
+def worktrees_dir() -> Path:
+    return state_dir() / "worktrees"
+
+
+def runtime_base() -> Path:
+    """The directory the runtime dir is created in (not yet checked)."""
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    if xdg and os.path.isabs(xdg):
+        return Path(xdg) / APP
+    return Path(tempfile.gettempdir()) / f"{APP}-{os.getuid()}"
+
+
+def runtime_dir(create: bool = True) -> Path:
+    """The private runtime dir, mode 0700 and owned by us; created when asked.
+
+    Raises RuntimeDirError when it exists with another owner or looser mode: sockets there
+    would let another user drive agents that run as us.
+    """
+    path = runtime_base()
+    if create:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    check_private_dir(path)
+    return path
+
+
+def check_private_dir(path: Path) -> None:
+    """Refuse a directory that is a symlink, not ours, or open to group/others."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+        raise RuntimeDirError(f"{path} is not a directory (refusing a symlink or file)")
+    if st.st_uid != os.getuid():
+        raise RuntimeDirError(
+            f"{path} is owned by uid {st.st_uid}, not by you (uid {os.getuid()}); refusing to use it"
+        )
+    if st.st_mode & 0o077:
+        raise RuntimeDirError(
+            f"{path} has mode {stat.S_IMODE(st.st_mode):04o}; it must be 0700 "
+            f"(fix with: chmod 700 {path})"
+        )
+
+
+def hub_socket() -> Path:
+    return runtime_base() / "hub.sock"
+
+
+def circus_endpoint() -> str:
+    """ZeroMQ control endpoint of the embedded arbiter (usable by plain ``circusctl``)."""
+    return f"ipc://{runtime_base() / 'circus.sock'}"
+
+
+def circus_pubsub_endpoint() -> str:
+    return f"ipc://{runtime_base() / 'circus-pub.sock'}"
+
+
+def pid_file() -> Path:
+    return runtime_base() / "daemon.pid"
+
+
+def lock_file() -> Path:
+    return runtime_base() / "daemon.lock"
+
+
+def status_json() -> Path:
+    """The status file the WezTerm plugin reads each tick."""
+    return runtime_base() / "status.json"
+
+
+def session_socket(workspace: str, pane: str) -> Path:
+    """Unix socket of the session holder of ``workspace/pane``.
+
+    Falls back to a short hashed name when the readable one would not fit in sun_path.
+    """
+    sessions = runtime_base() / "s"
+    readable = sessions / f"{workspace}--{pane}.sock"
+    if len(os.fsencode(readable)) <= _MAX_SOCKET_PATH:
+        return readable
+    digest = hashlib.sha256(f"{workspace}/{pane}".encode()).hexdigest()[:20]
+    return sessions / f"{digest}.sock"
