@@ -112,7 +112,7 @@ class PaneSpec:
     pane: str
     target: str  # "ws/pane"
     position: str
-    argv: tuple[str, ...]  # shell panes: ("/bin/sh", "-c", command)
+    argv: tuple[str, ...]  # shell panes: (command,), run as sh -c command
     agent: AgentKind
     supervised: bool
     shell: bool
@@ -133,14 +133,13 @@ def substitute(argv: Sequence[str], workspace: str) -> tuple[str, ...]:
 
 
 def pane_argv(
-    pane: PaneTemplate, workspace: str, default_command: Sequence[str], sh: str = "/bin/sh"
+    pane: PaneTemplate, workspace: str, default_command: Sequence[str]
 ) -> tuple[str, ...]:
-    """The argv a pane runs: its command (or ``default_command``), placeholders substituted.
+    """The command a pane runs: its own (or ``default_command``), ``{workspace}`` substituted.
 
-    A ``shell: true`` pane holds its command as one string and runs as ``sh -c COMMAND``.
+    A ``shell: true`` pane gives a 1-tuple: the command string, to be run with ``sh -c``.
     """
-    argv = substitute(pane.command if pane.command is not None else default_command, workspace)
-    return (sh, "-c", argv[0]) if pane.shell else argv
+    return substitute(pane.command if pane.command is not None else default_command, workspace)
 
 
 def _abs_dir(directory: Path) -> Path:
@@ -215,8 +214,10 @@ def _placement(slot: Slot, slots: Mapping[str, Slot], present: set[str]) -> Slot
 def _unsupervised_command(
     pane: PaneTemplate, workspace: str, wzp_argv: Sequence[str], default_command: Sequence[str]
 ) -> list[str]:
-    argv = list(pane_argv(pane, workspace, default_command, sh="sh"))
-    if not pane.shell and argv[0] == "wzp":
+    argv = list(pane_argv(pane, workspace, default_command))
+    if pane.shell:
+        return ["sh", "-c", argv[0]]
+    if argv[0] == "wzp":
         argv[:1] = wzp_argv
     return argv
 
