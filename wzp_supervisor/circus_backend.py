@@ -1,0 +1,259 @@
+"""The embedded Circus arbiter: the only module that imports circus, tornado or zmq.
+
+Circus spawns the processes (environment, working dir, rlimits, own session), serves the
+``circusctl`` control endpoint and publishes events. What Circus lacks is ours (see DESIGN.md
+"Circus facts"): exits are noticed from SIGCHLD at once instead of every ``check_delay``,
+restarts follow our policy with backoff (watchers never respawn on their own), and stopping
+reaches the whole process group and every descendant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import os
+import signal
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import psutil
+from circus.arbiter import Arbiter
+from circus.exc import ConflictError
+from circus.watcher import Watcher
+from tornado.ioloop import IOLoop
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ProcessExit:
+    """A supervised process that ended: its watcher, pid and exit code (< 0: signal)."""
+
+    name: str
+    pid: int
+    exit_code: int
+
+
+def exit_code_of(status: int) -> int:
+    """The waitpid status as an exit code, negative for a signal (like Popen.returncode)."""
+    if os.WIFSIGNALED(status):
+        return -os.WTERMSIG(status)
+    if os.WIFEXITED(status):
+        return os.WEXITSTATUS(status)
+    return -1
+
+
+class _WzpArbiter(Arbiter):  # type: ignore[misc]
+    """An arbiter whose periodic check runs our reconcile instead of circus's respawn logic."""
+
+    backend: CircusBackend
+
+    def reap_processes(self) -> None:
+        # Circus waits on pid -1, which would steal exit statuses from subprocesses the
+        # daemon runs itself (git, notify-send). Reap only our own watchers' processes.
+        self.backend.reap()
+
+    def manage_watchers(self) -> None:
+        # Called every check_delay by circus's controller: a safety net behind SIGCHLD.
+        self.backend.reap()
+        self.backend.on_tick()
+
+
+class CircusBackend:
+    """Owns the arbiter and the watchers; reports exits, never decides restarts."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        pubsub_endpoint: str,
+        on_exit: Callable[[list[ProcessExit]], None],
+        on_tick: Callable[[], None] = lambda: None,
+        check_delay: float = 5.0,
+    ) -> None:
+        self.endpoint = endpoint
+        self.pubsub_endpoint = pubsub_endpoint
+        self._on_exit = on_exit
+        self.on_tick = on_tick
+        self.check_delay = check_delay
+        self.arbiter: Any = None
+
+    async def start(self) -> None:
+        """Start the arbiter on the running asyncio loop (through tornado's IOLoop)."""
+        arbiter = _WzpArbiter(
+            [],
+            self.endpoint,
+            self.pubsub_endpoint,
+            check_delay=self.check_delay,
+            loop=IOLoop.current(),
+            multicast_endpoint=None,
+            statsd=False,
+            httpd=False,
+            proc_name="wzp-daemon",
+        )
+        arbiter.backend = self
+        self.arbiter = arbiter
+        await arbiter.start()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGCHLD, self._sigchld)
+
+    async def stop(self) -> None:
+        """Stop the controller and close the sockets (processes must be stopped first)."""
+        if self.arbiter is None:
+            return
+        asyncio.get_running_loop().remove_signal_handler(signal.SIGCHLD)
+        self.arbiter._stopping = True
+        self.arbiter.stop_controller_and_close_sockets()
+        self.arbiter = None
+
+    def _sigchld(self) -> None:
+        self.reap()
+
+    # -- watchers ---------------------------------------------------------------------------
+
+    def add(self, name: str, cmd: str, options: dict[str, Any]) -> None:
+        """Register a watcher (stopped: we start it when our policy says so)."""
+        self.arbiter.add_watcher(name, cmd, **options)
+
+    def has(self, name: str) -> bool:
+        return name.lower() in self.arbiter._watchers_names
+
+    def names(self) -> list[str]:
+        return [w.name for w in self.arbiter.watchers]
+
+    def _watcher(self, name: str) -> Watcher:
+        return self.arbiter.get_watcher(name)
+
+    async def remove(self, name: str) -> None:
+        """Forget a watcher whose processes are already stopped."""
+        if not self.has(name):
+            return
+        for _ in range(100):
+            try:
+                await self.arbiter.rm_watcher(name, nostop=True)
+                return
+            except ConflictError:  # a circusctl command is running; it ends soon
+                await asyncio.sleep(0.05)
+        raise RuntimeError(f"could not remove watcher {name}: the arbiter stayed busy")
+
+    async def spawn(self, name: str) -> tuple[int, float] | None:
+        """Start one process for the watcher; returns (pid, create_time) or None on failure."""
+        watcher = self._watcher(name)
+        if watcher.is_stopped():
+            await watcher._start()
+        elif not watcher.processes:
+            watcher.spawn_process()
+        for process in watcher.processes.values():
+            try:
+                return process.pid, psutil.Process(process.pid).create_time()
+            except psutil.NoSuchProcess:
+                return process.pid, 0.0
+        return None
+
+    def pid(self, name: str) -> int | None:
+        """The pid of the watcher's live process, if any."""
+        if not self.has(name):
+            return None
+        for process in self._watcher(name).processes.values():
+            return int(process.pid)
+        return None
+
+    def reap(self) -> None:
+        """Collect exits of our watchers' processes (never waitpid(-1)) and report them."""
+        if self.arbiter is None:
+            return
+        exits: list[ProcessExit] = []
+        for watcher in list(self.arbiter.watchers):
+            for pid in list(watcher.processes):
+                try:
+                    got, status = os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    got, status = pid, 0
+                if got != pid:
+                    continue
+                process = watcher.processes.pop(pid)
+                try:
+                    process.stop()  # closes circus's pipes for the dead process
+                except Exception:
+                    log.debug("closing process %s of %s failed", pid, watcher.name)
+                watcher.notify_event(
+                    "reap", {"process_pid": pid, "exit_code": exit_code_of(status)}
+                )
+                exits.append(ProcessExit(watcher.name, pid, exit_code_of(status)))
+        if exits:
+            self._on_exit(exits)
+
+    async def mark_stopped(self, name: str) -> None:
+        """Put a watcher without processes into circus's 'stopped' status."""
+        watcher = self._watcher(name)
+        if not watcher.processes and not watcher.is_stopped():
+            await watcher._stop()
+
+
+def signal_tree(pid: int, sig: int) -> list[psutil.Process]:
+    """Send ``sig`` to the process group led by ``pid`` and to every descendant of ``pid``.
+
+    Returns the processes signalled, so the caller can wait for them and escalate.
+    """
+    targets: list[psutil.Process] = []
+    try:
+        root = psutil.Process(pid)
+        targets = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        pass
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        log.warning("no permission to signal process group %s", pid)
+    _signal_all(targets, sig)
+    return targets
+
+
+def _signal_all(processes: Iterable[psutil.Process], sig: int) -> None:
+    for proc in processes:
+        try:
+            proc.send_signal(sig)
+        except psutil.NoSuchProcess:
+            pass
+        except psutil.AccessDenied:
+            log.warning("no permission to signal pid %s", proc.pid)
+
+
+async def terminate_tree(pid: int, timeout: float, first: int = signal.SIGTERM) -> None:
+    """Signal a process tree, wait up to ``timeout`` for it, then SIGKILL what is left."""
+    targets = signal_tree(pid, first)
+    if first != signal.SIGKILL:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while _alive(targets) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.02)
+    left = [p for p in targets if _is_running(p)]
+    if left:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+        _signal_all(left, signal.SIGKILL)
+
+
+def _is_running(proc: psutil.Process) -> bool:
+    try:
+        return bool(proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _alive(processes: Iterable[psutil.Process]) -> bool:
+    return any(_is_running(p) for p in processes)
+
+
+def pid_matches(pid: int, create_time: float) -> bool:
+    """Whether ``pid`` is still the process that was started at ``create_time``."""
+    try:
+        return abs(psutil.Process(pid).create_time() - create_time) < 0.05
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+    except OSError as exc:  # pragma: no cover - platform quirks
+        if exc.errno == errno.ESRCH:
+            return False
+        raise

@@ -1,0 +1,86 @@
+"""The hub protocol: newline-delimited JSON envelopes on a Unix stream socket.
+
+A request is ``{"v":1,"id":…,"type":…, …fields}``; its reply carries the same id and either
+``"ok": true`` with result fields or ``"ok": false`` with ``{"error":{"code","message"}}``.
+Standard library only: the CLI and the hook import this on every call.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+VERSION = 1
+DEFAULT_MAX_BYTES = 1_048_576
+
+# Error codes carried in error replies.
+BAD_JSON = "bad_json"
+BAD_REQUEST = "bad_request"
+UNKNOWN_TYPE = "unknown_type"
+TOO_LARGE = "too_large"
+NOT_FOUND = "not_found"
+CONFLICT = "conflict"
+LIMIT = "limit"
+INVALID = "invalid"
+INTERNAL = "internal"
+TIMEOUT = "timeout"
+
+
+class ProtocolError(Exception):
+    """A message that cannot be served; carries the error code for the reply."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    """One message as a JSON line."""
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+
+
+def decode_request(line: bytes) -> dict[str, Any]:
+    """Parse and check one request line; raises ProtocolError with the reason."""
+    try:
+        message = json.loads(line)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError(BAD_JSON, f"not valid JSON: {exc}") from None
+    if not isinstance(message, dict):
+        raise ProtocolError(BAD_REQUEST, "a message must be a JSON object")
+    version = message.get("v", VERSION)
+    if version != VERSION:
+        raise ProtocolError(BAD_REQUEST, f"unsupported protocol version {version!r}")
+    kind = message.get("type")
+    if not isinstance(kind, str) or not kind:
+        raise ProtocolError(BAD_REQUEST, "missing 'type'")
+    msg_id = message.get("id")
+    if msg_id is not None and not isinstance(msg_id, str | int):
+        raise ProtocolError(BAD_REQUEST, "'id' must be a string or an integer")
+    return message
+
+
+def reply_ok(msg_id: Any, **fields: Any) -> dict[str, Any]:
+    """A success reply to the request with ``msg_id``."""
+    return {"v": VERSION, "id": msg_id, "ok": True, **fields}
+
+
+def reply_error(msg_id: Any, code: str, message: str) -> dict[str, Any]:
+    """An error reply to the request with ``msg_id``."""
+    return {"v": VERSION, "id": msg_id, "ok": False, "error": {"code": code, "message": message}}
+
+
+def field(message: dict[str, Any], name: str, kind: type, required: bool = True) -> Any:
+    """A typed field of a request, or ProtocolError(bad_request) naming it."""
+    value = message.get(name)
+    if value is None:
+        if required:
+            raise ProtocolError(BAD_REQUEST, f"missing field '{name}'")
+        return None
+    if kind is int and isinstance(value, bool):
+        raise ProtocolError(BAD_REQUEST, f"field '{name}' must be {kind.__name__}")
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, kind):
+        raise ProtocolError(BAD_REQUEST, f"field '{name}' must be {kind.__name__}")
+    return value

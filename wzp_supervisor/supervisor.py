@@ -1,0 +1,301 @@
+"""The process table: desired state, restart policy and lifecycle of every supervised pane.
+
+Circus (through ``CircusBackend``) spawns and reaps; this module decides. An exit is handled
+the moment SIGCHLD reports it: restart now, back off, or leave the process down (exited,
+fatal, stopped).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from wzp_supervisor import paths, watchers
+from wzp_supervisor.circus_backend import CircusBackend, ProcessExit, terminate_tree
+from wzp_supervisor.events import EventBus
+from wzp_supervisor.restart_policy import RestartTracker, describe_exit
+from wzp_supervisor.templates import PaneSpec
+
+log = logging.getLogger(__name__)
+
+ProcState = Literal["starting", "running", "stopped", "backoff", "fatal", "exited", "stopping"]
+
+
+class SupervisorError(Exception):
+    """A request the supervisor refuses; ``code`` is the hub error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class ManagedProcess:
+    """One supervised pane and everything known about its process."""
+
+    spec: PaneSpec
+    tracker: RestartTracker
+    name: str
+    desired: Literal["running", "stopped"] = "running"
+    state: ProcState = "stopped"
+    since: float = field(default_factory=time.time)
+    pid: int | None = None
+    create_time: float | None = None
+    started_at: float | None = None
+    exit_code: int | None = None
+    restarts: int = 0
+    next_try: float | None = None
+    attempt: int = 0
+    reason: str = ""
+    timer: asyncio.TimerHandle | None = None
+    busy: bool = False  # a stop/start is in progress
+
+    @property
+    def target(self) -> str:
+        return self.spec.target
+
+    def set_state(self, state: ProcState, reason: str = "") -> None:
+        if state != self.state:
+            self.since = time.time()
+        self.state = state
+        self.reason = reason
+
+    def info(self) -> dict[str, Any]:
+        """A JSON-ready description for status listings."""
+        now = time.time()
+        return {
+            "target": self.target,
+            "workspace": self.spec.workspace,
+            "pane": self.spec.pane,
+            "kind": self.spec.agent,
+            "state": self.state,
+            "since": self.since,
+            "desired": self.desired,
+            "pid": self.pid,
+            "uptime": (now - self.started_at) if self.started_at and self.pid else None,
+            "restarts": self.restarts,
+            "exit_code": self.exit_code,
+            "next_try": self.next_try,
+            "attempt": self.attempt,
+            "reason": self.reason,
+            "restart_policy": self.spec.restart_policy,
+            "command": list(self.spec.argv),
+            "cwd": os.fspath(self.spec.cwd),
+        }
+
+
+class Supervisor:
+    """Owns the ManagedProcess table and applies restart policies."""
+
+    def __init__(
+        self,
+        backend: CircusBackend,
+        bus: EventBus,
+        on_change: Callable[[], None],
+        daemon_env: Mapping[str, str] | None = None,
+        passthrough: tuple[str, ...] = (),
+    ) -> None:
+        self.backend = backend
+        self.bus = bus
+        self.on_change = on_change
+        self.daemon_env = dict(os.environ if daemon_env is None else daemon_env)
+        self.passthrough = passthrough
+        self.processes: dict[str, ManagedProcess] = {}
+        self.shutting_down = False
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- table ------------------------------------------------------------------------------
+
+    def get(self, target: str) -> ManagedProcess:
+        try:
+            return self.processes[target]
+        except KeyError:
+            raise SupervisorError("not_found", f"no supervised process {target!r}") from None
+
+    def select(self, target: str) -> list[ManagedProcess]:
+        """Processes named by a target: ``all``, a workspace, or ``ws/pane``."""
+        if target == "all":
+            return list(self.processes.values())
+        if "/" in target:
+            return [self.get(target)]
+        found = [p for p in self.processes.values() if p.spec.workspace == target]
+        if not found:
+            raise SupervisorError("not_found", f"no workspace or process named {target!r}")
+        return found
+
+    def register(
+        self, spec: PaneSpec, desired: Literal["running", "stopped"] = "running", restarts: int = 0
+    ) -> ManagedProcess:
+        """Add a pane's watcher (not started)."""
+        plan = watchers.plan_watcher(spec, self.daemon_env, self.passthrough)
+        paths.pane_log(spec.workspace, spec.pane).parent.mkdir(parents=True, exist_ok=True)
+        for name in plan.missing_env:
+            log.warning(
+                "%s: environment variable %s is not set in the daemon's environment",
+                spec.target,
+                name,
+            )
+        self.backend.add(plan.name, plan.cmd, plan.options)
+        proc = ManagedProcess(
+            spec=spec,
+            tracker=RestartTracker(watchers.restart_settings(spec)),
+            name=plan.name,
+            desired=desired,
+            restarts=restarts,
+        )
+        self.processes[spec.target] = proc
+        return proc
+
+    async def unregister(self, proc: ManagedProcess) -> None:
+        """Stop a process and forget it."""
+        await self.stop(proc)
+        await self.backend.remove(proc.name)
+        self.processes.pop(proc.target, None)
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        return [p.info() for p in self.processes.values()]
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def start(self, proc: ManagedProcess, reset: bool = True) -> None:
+        """Start a process that is not running (clears backoff and fatal)."""
+        proc.desired = "running"
+        if reset:
+            proc.tracker.reset()
+            proc.attempt = 0
+        self._cancel_timer(proc)
+        if proc.pid is None:
+            await self._spawn(proc)
+        self.on_change()
+
+    async def stop(self, proc: ManagedProcess, kill: bool = False) -> None:
+        """Stop gracefully (SIGTERM to the group, SIGKILL after the timeout); stays down."""
+        proc.desired = "stopped"
+        self._cancel_timer(proc)
+        pid = proc.pid
+        if pid is not None:
+            proc.set_state("stopping")
+            self.on_change()
+            await terminate_tree(
+                pid, proc.spec.graceful_timeout, signal.SIGKILL if kill else signal.SIGTERM
+            )
+            self.backend.reap()
+            for _ in range(50):  # the reap above normally got it; a zombie may lag a little
+                if proc.pid is None:
+                    break
+                await asyncio.sleep(0.02)
+                self.backend.reap()
+        if self.backend.has(proc.name):
+            await self.backend.mark_stopped(proc.name)
+        proc.set_state("stopped", "stopped by request" if pid else proc.reason)
+        self.bus.publish("ProcessStopped", "process", target=proc.target)
+        self.on_change()
+
+    async def restart(self, proc: ManagedProcess) -> None:
+        await self.stop(proc)
+        await self.start(proc)
+
+    def signal(self, proc: ManagedProcess, signum: int) -> None:
+        """Send a signal to the process group without changing the desired state."""
+        if proc.pid is None:
+            raise SupervisorError("conflict", f"{proc.target} is not running")
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signum)
+
+    async def _spawn(self, proc: ManagedProcess) -> None:
+        proc.timer = None
+        proc.next_try = None
+        if proc.desired != "running" or self.shutting_down:
+            return
+        proc.set_state("starting")
+        try:
+            result = await self.backend.spawn(proc.name)
+        except Exception as exc:  # circus raises on bad commands, rlimits, cwd
+            log.exception("%s: could not start", proc.target)
+            result = None
+            proc.reason = f"could not start: {exc}"
+        if result is None:
+            self._after_exit(proc, 127, spawned=False)
+            return
+        proc.pid, proc.create_time = result
+        proc.started_at = time.time()
+        proc.exit_code = None
+        proc.tracker.on_start()
+        proc.set_state("running")
+        self.bus.publish(
+            "ProcessStarted", "process", target=proc.target, pid=proc.pid, restarts=proc.restarts
+        )
+        self.on_change()
+
+    def on_exits(self, exits: list[ProcessExit]) -> None:
+        """Backend callback: processes ended (called from SIGCHLD or the periodic check)."""
+        by_name = {p.name: p for p in self.processes.values()}
+        for ended in exits:
+            proc = by_name.get(ended.name)
+            if proc is None or proc.pid != ended.pid:
+                continue
+            self._after_exit(proc, ended.exit_code, spawned=True)
+
+    def _after_exit(self, proc: ManagedProcess, exit_code: int, spawned: bool) -> None:
+        proc.pid = None
+        proc.create_time = None
+        proc.exit_code = exit_code
+        text = describe_exit(exit_code) if spawned else proc.reason or "could not start"
+        if proc.desired == "stopped" or self.shutting_down:
+            proc.set_state("stopped", text)
+            self.on_change()
+            return
+        self.bus.publish(
+            "ProcessExited", "process", target=proc.target, exit_code=exit_code, reason=text
+        )
+        decision = proc.tracker.on_exit(exit_code)
+        if decision.action == "restart":
+            proc.restarts += 1
+            proc.attempt = decision.attempt
+            self._run(self._spawn(proc))
+        elif decision.action == "backoff":
+            proc.restarts += 1
+            proc.attempt = decision.attempt
+            proc.next_try = time.time() + decision.delay
+            proc.set_state("backoff", text)
+            loop = asyncio.get_running_loop()
+            proc.timer = loop.call_later(decision.delay, lambda: self._run(self._spawn(proc)))
+        elif decision.action == "fatal":
+            proc.set_state("fatal", decision.reason)
+            self.bus.publish("ProcessFatal", "process", target=proc.target, reason=decision.reason)
+            self.bus.publish("Error", "error", target=proc.target, reason=decision.reason)
+        else:
+            proc.set_state("exited", text)
+        self.on_change()
+
+    def _cancel_timer(self, proc: ManagedProcess) -> None:
+        if proc.timer is not None:
+            proc.timer.cancel()
+            proc.timer = None
+        proc.next_try = None
+
+    def _run(self, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def stop_all(self, procs: Iterable[ManagedProcess] | None = None) -> None:
+        """Stop many processes at once (each still gets its graceful timeout)."""
+        targets = list(self.processes.values() if procs is None else procs)
+        await asyncio.gather(*(self.stop(p) for p in targets))
+
+    async def shutdown(self) -> None:
+        """Stop every process for daemon exit; their desired state is kept for the next start."""
+        self.shutting_down = True
+        desired = {p.target: p.desired for p in self.processes.values()}
+        await self.stop_all()
+        for proc in self.processes.values():
+            proc.desired = desired[proc.target]

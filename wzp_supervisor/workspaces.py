@@ -1,0 +1,224 @@
+"""Workspaces in the daemon: create from a template, list, delete, restore from saved state."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from wzp_supervisor import protocol, templates
+from wzp_supervisor.protocol import ProtocolError
+from wzp_supervisor.supervisor import ManagedProcess
+
+if TYPE_CHECKING:
+    from wzp_supervisor.daemon import Daemon
+
+log = logging.getLogger("wzp.workspaces")
+
+COUNTED_STATES = ("starting", "running", "stopping", "stopped", "backoff", "fatal", "exited")
+
+
+@dataclass
+class WorkspaceRecord:
+    """A workspace as saved: the template it came from and its directory."""
+
+    name: str
+    template: str
+    dir: str
+    created: float
+
+    def to_state(self) -> dict[str, Any]:
+        return {"template": self.template, "dir": self.dir, "created": self.created}
+
+
+class WorkspaceManager:
+    """Turns templates into supervised processes and keeps the workspace records."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        self.records: dict[str, WorkspaceRecord] = {}
+        self.hooks: list[Any] = []  # extensions called on create/delete (worktrees)
+
+    @property
+    def config(self) -> Any:
+        return self.daemon.config
+
+    def to_state(self) -> dict[str, Any]:
+        return {name: rec.to_state() for name, rec in self.records.items()}
+
+    def processes_of(self, name: str) -> list[ManagedProcess]:
+        return [p for p in self.daemon.supervisor.processes.values() if p.spec.workspace == name]
+
+    def listing(self) -> list[dict[str, Any]]:
+        """Each workspace with its processes' targets and counts by state."""
+        out = []
+        for rec in self.records.values():
+            procs = self.processes_of(rec.name)
+            totals: dict[str, int] = {}
+            for proc in procs:
+                totals[proc.state] = totals.get(proc.state, 0) + 1
+            out.append(
+                {
+                    "name": rec.name,
+                    "template": rec.template,
+                    "dir": rec.dir,
+                    "created": rec.created,
+                    "processes": [p.target for p in procs],
+                    "totals": totals,
+                }
+            )
+        return out
+
+    def expand(self, name: str, template_name: str, directory: Path) -> list[templates.PaneSpec]:
+        template = self.config.templates.get(template_name)
+        if template is None:
+            known = ", ".join(sorted(self.config.templates))
+            raise ProtocolError(
+                protocol.NOT_FOUND, f"unknown template {template_name!r} (known: {known})"
+            )
+        specs = templates.expand_workspace(name, directory, template, self.config)
+        for hook in self.hooks:
+            specs = hook.adjust_specs(name, template, directory, specs)
+        return specs
+
+    # -- create / delete --------------------------------------------------------------------
+
+    async def handle_create(self, msg: dict[str, Any]) -> dict[str, Any]:
+        name = protocol.field(msg, "name", str)
+        template_name = (
+            protocol.field(msg, "template", str, required=False) or self.config.default_template
+        )
+        directory = Path(
+            os.path.expanduser(protocol.field(msg, "dir", str, required=False) or os.getcwd())
+        )
+        try:
+            templates.validate_name("workspace", name)
+        except ValueError as exc:
+            raise ProtocolError(protocol.INVALID, str(exc)) from None
+        if name in self.records:
+            raise ProtocolError(protocol.CONFLICT, f"workspace {name!r} already exists")
+        if not directory.is_absolute():
+            raise ProtocolError(protocol.INVALID, f"directory {directory} must be absolute")
+        if not directory.is_dir():
+            raise ProtocolError(protocol.INVALID, f"directory {directory} does not exist")
+        if directory.stat().st_uid != os.getuid():
+            raise ProtocolError(protocol.INVALID, f"directory {directory} is not yours")
+        limit = self.config.framework.max_workspaces
+        if len(self.records) >= limit:
+            raise ProtocolError(
+                protocol.LIMIT,
+                f"framework.max_workspaces is {limit}: delete a workspace "
+                "first or raise the limit in the config",
+            )
+        specs = self.expand(name, template_name, directory)
+        self._check_instances(specs)
+        for hook in self.hooks:
+            await hook.before_create(name, self.config.templates[template_name], directory, specs)
+        record = WorkspaceRecord(name, template_name, os.fspath(directory), time.time())
+        template = self.config.templates[template_name]
+        desired: Literal["running", "stopped"] = "running" if template.auto_start else "stopped"
+        procs: list[ManagedProcess] = []
+        try:
+            for spec in specs:
+                if spec.supervised:
+                    procs.append(self.daemon.supervisor.register(spec, desired))
+        except Exception as exc:
+            log.exception("creating workspace %s failed", name)
+            await asyncio.gather(*(self.daemon.supervisor.unregister(p) for p in procs))
+            raise ProtocolError(protocol.INTERNAL, f"could not create {name}: {exc}") from None
+        self.records[name] = record
+        self.daemon.bus.publish(
+            "WorkspaceCreated", "workspace", workspace=name, template=template_name, dir=record.dir
+        )
+        if template.auto_start:
+            await asyncio.gather(*(self.daemon.supervisor.start(p) for p in procs))
+        self.daemon.schedule_save()
+        return {"workspace": self._describe(record)}
+
+    def _check_instances(self, specs: list[templates.PaneSpec]) -> None:
+        limit = self.config.processes.max_instances
+        running = sum(
+            1 for p in self.daemon.supervisor.processes.values() if p.spec.agent == "claude"
+        )
+        adding = sum(1 for s in specs if s.supervised and s.agent == "claude")
+        if running + adding > limit:
+            raise ProtocolError(
+                protocol.LIMIT,
+                f"processes.claude_code.max_instances is {limit}: {running} "
+                f"agents exist and this workspace adds {adding}",
+            )
+
+    async def handle_delete(self, msg: dict[str, Any]) -> dict[str, Any]:
+        name = protocol.field(msg, "name", str)
+        force = bool(msg.get("force", False))
+        record = self.records.get(name)
+        if record is None:
+            raise ProtocolError(protocol.NOT_FOUND, f"no workspace named {name!r}")
+        procs = self.processes_of(name)
+        for hook in self.hooks:
+            await hook.check_delete(name, procs, force)
+        await asyncio.gather(*(self.daemon.supervisor.unregister(p) for p in procs))
+        for hook in self.hooks:
+            await hook.after_delete(name, procs, force)
+        del self.records[name]
+        self.daemon.bus.publish("WorkspaceDeleted", "workspace", workspace=name)
+        self.daemon.schedule_save()
+        return {"deleted": name, "processes": [p.target for p in procs]}
+
+    async def handle_list(self, _msg: dict[str, Any]) -> dict[str, Any]:
+        return {"workspaces": self.listing()}
+
+    async def handle_layout(self, msg: dict[str, Any]) -> dict[str, Any]:
+        name = protocol.field(msg, "name", str)
+        record = self.records.get(name)
+        if record is None:
+            raise ProtocolError(protocol.NOT_FOUND, f"no workspace named {name!r}")
+        template = self.config.templates.get(record.template)
+        if template is None:
+            raise ProtocolError(protocol.NOT_FOUND, f"template {record.template!r} is gone")
+        wzp = msg.get("wzp") or ["wzp"]
+        return {
+            "layout": templates.layout_plan(name, template, Path(record.dir), wzp_argv=tuple(wzp))
+        }
+
+    def _describe(self, record: WorkspaceRecord) -> dict[str, Any]:
+        for item in self.listing():
+            if item["name"] == record.name:
+                return item
+        return {"name": record.name}
+
+    # -- restore ----------------------------------------------------------------------------
+
+    async def restore(self, state: dict[str, Any]) -> None:
+        """Re-create every saved workspace and start what was running."""
+        saved_procs: dict[str, Any] = state.get("processes", {})
+        to_start: list[ManagedProcess] = []
+        for name, data in state.get("workspaces", {}).items():
+            record = WorkspaceRecord(
+                name, data["template"], data["dir"], float(data.get("created", time.time()))
+            )
+            self.records[name] = record
+            try:
+                specs = self.expand(name, record.template, Path(record.dir))
+            except ProtocolError as exc:
+                log.error("workspace %s cannot be restored: %s", name, exc.message)
+                self.daemon.bus.publish("Error", "error", workspace=name, reason=exc.message)
+                continue
+            for spec in specs:
+                if not spec.supervised:
+                    continue
+                saved = saved_procs.get(spec.target, {})
+                desired: Literal["running", "stopped"] = (
+                    "stopped" if saved.get("desired") == "stopped" else "running"
+                )
+                proc = self.daemon.supervisor.register(spec, desired, int(saved.get("restarts", 0)))
+                if saved.get("state") == "fatal":
+                    proc.desired = "stopped"
+                    proc.set_state("fatal", "was fatal before the daemon restarted")
+                elif desired == "running":
+                    to_start.append(proc)
+        await asyncio.gather(*(self.daemon.supervisor.start(p) for p in to_start))
