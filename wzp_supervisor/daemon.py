@@ -33,6 +33,37 @@ from wzp_supervisor.workspaces import WorkspaceManager
 log = logging.getLogger("wzp.daemon")
 
 
+# Daemon extensions, each a class taking the Daemon. An extension may define
+# ``async start()`` / ``async stop()`` (after the arbiter is up / before it goes down),
+# ``decorate_processes(list[dict])`` (add fields to process listings),
+# ``state_contribution() -> dict`` (top-level keys saved in state.json) and
+# ``restore(state)`` (called with the loaded state before workspaces are restored).
+EXTENSIONS = (
+    "wzp_supervisor.agent_states:AgentStates",
+    "wzp_supervisor.tasks:TaskQueue",
+    "wzp_supervisor.observe:Observer",
+    "wzp_supervisor.worktrees:Worktrees",
+    "wzp_supervisor.reload:Reloader",
+)
+
+
+def load_extensions(daemon: Daemon) -> list[Any]:
+    """Instantiate the extensions that are installed."""
+    import importlib
+
+    loaded = []
+    for spec in EXTENSIONS:
+        module_name, _, class_name = spec.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        loaded.append(getattr(module, class_name)(daemon))
+    return loaded
+
+
 class AlreadyRunning(RuntimeError):
     """Another daemon holds the lock."""
 
@@ -88,7 +119,7 @@ class Daemon:
             max_bytes=config.communication.max_message_bytes,
             request_timeout=config.communication.message_timeout,
         )
-        self.extensions: list[Any] = []
+        self.extensions: list[Any] = load_extensions(self)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -104,7 +135,13 @@ class Daemon:
         loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
         self._register_handlers()
         for extension in self.extensions:
-            await extension.start()
+            restore = getattr(extension, "restore", None)
+            if restore is not None:
+                restore(state)
+        for extension in self.extensions:
+            start = getattr(extension, "start", None)
+            if start is not None:
+                await start()
         await self.workspaces.restore(state)
         await self.hub.start()
         paths.pid_file().write_text(f"{os.getpid()}\n")
@@ -119,8 +156,12 @@ class Daemon:
         log.info("daemon stopping")
         self.bus.publish("DaemonStopping", "daemon")
         for extension in reversed(self.extensions):
-            with contextlib.suppress(Exception):
-                await extension.stop()
+            stop = getattr(extension, "stop", None)
+            if stop is not None:
+                try:
+                    await stop()
+                except Exception:
+                    log.exception("extension %r failed to stop", extension)
         await self.hub.stop()
         await self.supervisor.shutdown()
         self.save_now()
@@ -197,12 +238,17 @@ class Daemon:
     async def _ping(self, _msg: dict[str, Any]) -> dict[str, Any]:
         return {"pid": os.getpid(), "version": __version__, "uptime": time.time() - self.started}
 
-    async def _status(self, _msg: dict[str, Any]) -> dict[str, Any]:
+    def process_snapshot(self) -> list[dict[str, Any]]:
+        """Every process's info, decorated by the extensions (agent state, cpu, task…)."""
         processes = self.supervisor.snapshot()
         for extension in self.extensions:
             decorate = getattr(extension, "decorate_processes", None)
             if decorate is not None:
                 decorate(processes)
+        return processes
+
+    async def _status(self, _msg: dict[str, Any]) -> dict[str, Any]:
+        processes = self.process_snapshot()
         return {
             "daemon": await self._ping(_msg),
             "workspaces": self.workspaces.listing(),
