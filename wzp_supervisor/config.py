@@ -275,10 +275,12 @@ def _toml_lines(text: str, source: str) -> dict[KeyPath, tuple[str, int]]:
         header = _TOML_HEADER_RE.match(raw)
         if header:
             table = ()
-            for part in _toml_key(header.group(2)):
+            *parents, last = _toml_key(header.group(2))
+            for part in parents:  # a table under an array of tables is in its last element
                 table = (*table, part)
                 if table in arrays:
                     table = (*table, arrays[table])
+            table = (*table, last)
             if header.group(1) == "[[":
                 arrays[table] = arrays.get(table, -1) + 1
                 lines.setdefault(table, (source, number))
@@ -457,15 +459,16 @@ def _float(
     return parse
 
 
-def _choice(choices: Sequence[str], what: str = "") -> Callable[[_Ctx, Any, KeyPath], Any]:
-    """One of ``choices``; ``what`` names the kind of word in the error (unknown layout ...)."""
+def _choice(
+    choices: Sequence[str], what: str = "value", where: str = ""
+) -> Callable[[_Ctx, Any, KeyPath], Any]:
+    """One of ``choices``; the error reads "unknown WHAT 'word'WHERE; did you mean ...?"."""
 
     def parse(ctx: _Ctx, value: object, path: KeyPath) -> str:
         word = _str(ctx, value, path)
         if word not in choices:
             hint = _did_you_mean(word, choices) or f" (one of {', '.join(choices)})"
-            prefix = f"unknown {what}" if what else "unknown value"
-            raise ctx.error(path, f"{prefix} {word!r}{hint}")
+            raise ctx.error(path, f"unknown {what} {word!r}{where}{hint}")
         return word
 
     return parse
@@ -540,7 +543,7 @@ def _framework(ctx: _Ctx, value: object, path: KeyPath) -> FrameworkConfig:
         name=s.get("name", _str, d.name),
         version=s.get("version", _text, d.version),
         max_workspaces=s.get("max_workspaces", _int(1, 1000), d.max_workspaces),
-        log_level=s.get("log_level", _choice(LOG_LEVELS), d.log_level),
+        log_level=s.get("log_level", _choice(LOG_LEVELS, "log level"), d.log_level),
     )
 
 
@@ -550,7 +553,9 @@ def _process_defaults(ctx: _Ctx, value: object, path: KeyPath) -> ProcessDefault
     return ProcessDefaults(
         command=s.get("command", _argv, d.command),
         max_instances=s.get("max_instances", _int(1, 1000), d.max_instances),
-        restart_policy=s.get("restart_policy", _choice(RESTART_POLICIES), d.restart_policy),
+        restart_policy=s.get(
+            "restart_policy", _choice(RESTART_POLICIES, "restart policy"), d.restart_policy
+        ),
         min_uptime=s.get("min_uptime", _float(0, 86400), d.min_uptime),
         max_retries=s.get("max_retries", _int(0, 1000), d.max_retries),
         backoff_max=s.get("backoff_max", _float(0, 86400, positive=True), d.backoff_max),
@@ -591,12 +596,12 @@ def _pane(ctx: _Ctx, value: object, path: KeyPath, layout: str) -> PaneTemplate:
     agent_default: AgentKind = "claude" if _is_claude(command, shell) else "none"
     return PaneTemplate(
         name=s.require("name", _name("pane")),
-        position=s.get("position", _choice(slots, f"position for layout {layout}"), ""),
+        position=s.get("position", _choice(slots, "position", f" for layout {layout}"), ""),
         command=command,
-        agent=s.get("agent", _choice(AGENT_KINDS), agent_default),
+        agent=s.get("agent", _choice(AGENT_KINDS, "agent kind"), agent_default),
         supervised=s.get("supervised", _bool, True),
         shell=shell,
-        restart_policy=s.get("restart_policy", _choice(RESTART_POLICIES), None),
+        restart_policy=s.get("restart_policy", _choice(RESTART_POLICIES, "restart policy"), None),
         min_uptime=s.get("min_uptime", _float(0, 86400), None),
         max_retries=s.get("max_retries", _int(0, 1000), None),
         backoff_max=s.get("backoff_max", _float(0, 86400, positive=True), None),
@@ -658,7 +663,7 @@ def _template(ctx: _Ctx, name: str, value: object, path: KeyPath) -> WorkspaceTe
         panes=s.require("panes", lambda c, v, p: _panes(c, v, p, layout)),
         description=s.get("description", _str, ""),
         auto_start=s.get("auto_start", _bool, True),
-        isolation=s.get("isolation", _choice(ISOLATIONS), "none"),
+        isolation=s.get("isolation", _choice(ISOLATIONS, "isolation"), "none"),
         notify=s.get("notify", _bool, True),
         rlimits=s.get("rlimits", _rlimits, _empty()),
     )
