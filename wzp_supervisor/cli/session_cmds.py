@@ -1,0 +1,157 @@
+"""Session verbs: ``attach``, ``send``, ``peek``, ``logs``.
+
+They talk to a session holder's socket (or read its log) directly, not through the daemon, so
+they work for any running session. Heavy imports stay inside the commands.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import click
+
+from wzp_supervisor.cli.common import fail
+
+_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+
+
+def _split_target(target: str) -> tuple[str, str]:
+    workspace, sep, pane = target.partition("/")
+    if not (sep and _NAME.fullmatch(workspace) and _NAME.fullmatch(pane)):
+        raise click.BadParameter(f"{target!r} is not a ws/pane target", param_hint="TARGET")
+    return workspace, pane
+
+
+def _socket(target: str) -> Path:
+    from wzp_supervisor import paths
+
+    return paths.session_socket(*_split_target(target))
+
+
+def _session_failed(target: str, exc: Exception) -> str:
+    from wzp_supervisor.session.control import SessionNotFound, SessionStale
+
+    if isinstance(exc, SessionNotFound):
+        return f"no session {target} is running ({exc}); see `wzp list`"
+    if isinstance(exc, SessionStale):
+        return f"session {target} is not running ({exc})"
+    return f"session {target}: {exc}"
+
+
+@click.command()
+@click.argument("target")
+@click.option(
+    "--detach-key",
+    envvar="WZP_DETACH_KEY",
+    default="ctrl+]",
+    show_default=True,
+    help="Key that detaches, leaving the agent running (e.g. ctrl+], ^q, 0x1d, none).",
+)
+@click.option("--wait", is_flag=True, help="Wait for the session to start instead of failing.")
+def attach(target: str, detach_key: str, wait: bool) -> None:
+    """Show session TARGET (ws/pane) in this terminal and type into it.
+
+    The screen is redrawn at once; closing the terminal or pressing the detach key leaves the
+    agent running. When the agent restarts, the view reconnects by itself.
+    """
+    from wzp_supervisor.session.attach import attach as run_attach
+    from wzp_supervisor.session.attach import parse_detach_key
+    from wzp_supervisor.session.control import SessionError
+
+    try:
+        key = parse_detach_key(detach_key)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--detach-key") from None
+    path = _socket(target)
+    try:
+        code = run_attach(path, target, detach_key=key, wait=wait)
+    except SessionError as exc:
+        fail(_session_failed(target, exc))
+    sys.exit(code)
+
+
+@click.command()
+@click.argument("target")
+@click.argument("text")
+@click.option("--enter", is_flag=True, help="Press Enter after the text.")
+def send(target: str, text: str, enter: bool) -> None:
+    """Type TEXT into session TARGET (ws/pane); TEXT "-" reads it from stdin.
+
+    The text arrives as one bracketed paste when the program has enabled that.
+    """
+    from wzp_supervisor.session.control import SessionError, send_text
+
+    path = _socket(target)
+    if text == "-":
+        text = sys.stdin.read()
+    try:
+        send_text(path, text, enter)
+    except SessionError as exc:
+        fail(_session_failed(target, exc))
+
+
+@click.command()
+@click.argument("target")
+@click.option("--lines", "-n", "lines", type=click.IntRange(min=0), help="Only the last N lines.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (lines, size, cursor).")
+def peek(target: str, lines: int | None, as_json: bool) -> None:
+    """Print the current screen of session TARGET (ws/pane) as text."""
+    from wzp_supervisor.session.control import SessionError
+    from wzp_supervisor.session.control import peek as peek_screen
+
+    path = _socket(target)
+    try:
+        snapshot = peek_screen(path, lines)
+    except SessionError as exc:
+        fail(_session_failed(target, exc))
+    if as_json:
+        click.echo(json.dumps({"target": target, **snapshot.to_json()}, indent=2))
+    elif snapshot.lines:
+        click.echo(snapshot.text)
+
+
+@click.command()
+@click.argument("target")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new output.")
+@click.option("--lines", "-n", "count", type=click.IntRange(min=0), help="Only the last N lines.")
+@click.option("--plain", is_flag=True, help="Strip escape sequences and control characters.")
+def logs(target: str, follow: bool, count: int | None, plain: bool) -> None:
+    """Print the output log of session TARGET (ws/pane), rotated files included."""
+    from wzp_supervisor import paths
+    from wzp_supervisor.session import logfile
+
+    path = paths.pane_log(*_split_target(target))
+    if not logfile.log_files(path) and not follow:
+        fail(f"no log for {target} (looked for {path})")
+    out = sys.stdout.buffer
+    text = logfile.PlainFilter() if plain else None
+
+    def emit(data: bytes) -> None:
+        out.write(text.feed(data).encode() if text is not None else data)
+        out.flush()
+
+    try:
+        if count is not None:
+            emit(logfile.last_lines(path, count))
+        else:
+            for chunk in logfile.read_all(path):
+                emit(chunk)
+        if follow:
+            for chunk in logfile.follow(path):
+                emit(chunk)
+        if text is not None:
+            out.write(text.finish().encode())
+        out.flush()
+    except KeyboardInterrupt:
+        pass
+    except BrokenPipeError:
+        sys.stderr.close()
+
+
+def register(group: click.Group) -> None:
+    """Add the session commands to the root group."""
+    for command in (attach, send, peek, logs):
+        group.add_command(command)

@@ -1,0 +1,147 @@
+"""Process and socket plumbing of the session holder.
+
+Starting a program on a new PTY, binding the holder's private socket, checking a peer, and
+exiting with a child's status. Standard library only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import resource
+import signal
+import socket
+import stat
+import struct
+import sys
+import termios
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from wzp_supervisor.paths import RuntimeDirError, check_private_dir
+
+RLIMITS = {
+    "nofile": resource.RLIMIT_NOFILE,
+    "nproc": resource.RLIMIT_NPROC,
+    "as": resource.RLIMIT_AS,
+}
+FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+
+
+class StartError(Exception):
+    """The holder cannot start (bad arguments, socket in use, program not startable)."""
+
+
+def set_winsize(fd: int, cols: int, rows: int) -> None:
+    """Set a PTY's size (the foreground process group gets SIGWINCH)."""
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+def spawn(
+    argv: Sequence[str],
+    cwd: Path | None,
+    env: dict[str, str],
+    rlimits: dict[str, int],
+    cols: int,
+    rows: int,
+) -> tuple[int, int]:
+    """Start ``argv`` on a new PTY as session leader; return (pid, non-blocking master fd)."""
+    master, slave = os.openpty()
+    set_winsize(master, cols, rows)
+    err_r, err_w = os.pipe()  # close-on-exec: EOF means the exec worked
+    pid = os.fork()
+    if pid == 0:  # child
+        try:
+            signal.set_wakeup_fd(-1)
+            for sig in (signal.SIGCHLD, signal.SIGPIPE, signal.SIGXFSZ, *FORWARDED):
+                signal.signal(sig, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_SETMASK, set())
+            os.close(master)
+            os.close(err_r)
+            os.login_tty(slave)
+            if cwd is not None:
+                os.chdir(cwd)
+            for name, value in rlimits.items():
+                _, hard = resource.getrlimit(RLIMITS[name])
+                resource.setrlimit(RLIMITS[name], (value, hard))
+            os.execvpe(argv[0], list(argv), env)
+        except BaseException as exc:
+            os.write(err_w, f"cannot start {argv[0]!r}: {exc}".encode())
+        finally:
+            os._exit(127)
+    os.close(slave)
+    os.close(err_w)
+    chunks = []
+    while chunk := os.read(err_r, 4096):
+        chunks.append(chunk)
+    os.close(err_r)
+    if chunks:
+        os.waitpid(pid, 0)
+        os.close(master)
+        raise StartError(b"".join(chunks).decode(errors="replace"))
+    os.set_blocking(master, False)
+    return pid, master
+
+
+def listen(path: Path) -> socket.socket:
+    """Bind the 0600 socket, in a 0700 directory; remove a dead holder's, refuse a live one's."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        check_private_dir(path.parent)
+    except RuntimeDirError as exc:
+        raise StartError(str(exc)) from None
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        pass
+    else:
+        if not stat.S_ISSOCK(st.st_mode):
+            raise StartError(f"{path} exists and is not a socket; refusing to replace it")
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(str(path))
+        except (ConnectionRefusedError, FileNotFoundError):
+            path.unlink(missing_ok=True)  # stale: its holder is gone
+        else:
+            raise StartError(f"another holder is serving {path}")
+        finally:
+            probe.close()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old = os.umask(0o177)
+    try:
+        listener.bind(str(path))
+    finally:
+        os.umask(old)
+    listener.listen(16)
+    listener.setblocking(False)
+    return listener
+
+
+def ignore_signal(_signum: int, _frame: object) -> None:
+    """Signals are handled in the loop, through the wakeup fd."""
+
+
+def peer_is_us(sock: socket.socket) -> bool:
+    if not hasattr(socket, "SO_PEERCRED"):
+        return True  # the 0700 directory and 0600 socket already keep others out
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _, uid, _ = struct.unpack("3i", creds)
+    return bool(uid == os.getuid())
+
+
+def exit_like(status: int) -> NoReturn:
+    """Exit with a child's wait status: same exit code, or the same terminating signal."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if os.WIFSIGNALED(status):
+        signum = os.WTERMSIG(status)
+        signal.set_wakeup_fd(-1)
+        resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
+        with contextlib.suppress(OSError, ValueError):
+            signal.signal(signum, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
+        os.kill(os.getpid(), signum)
+        os._exit(128 + signum)
+    os._exit(os.waitstatus_to_exitcode(status))
