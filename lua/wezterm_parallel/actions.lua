@@ -1,0 +1,306 @@
+--- The plugin's WezTerm actions: create/switch workspace, dashboard, kill, jump to waiting.
+--
+-- Each action is a wezterm.action_callback; `wzp` runs through wezterm.run_child_process here,
+-- on a key press, never in the status handler.
+
+local layout = require 'wezterm_parallel.layout'
+local status = require 'wezterm_parallel.status'
+local util = require 'wezterm_parallel.util'
+
+local M = {}
+
+local TITLE = 'wezterm-parallel'
+
+local function notify(ctx, window, message)
+  ctx.wezterm.log_info('wezterm-parallel: ' .. message)
+  if window and window.toast_notification then
+    window:toast_notification(TITLE, message, nil, 4000)
+  end
+end
+
+--- The directory of a pane (Url object in 20240203, a file:// string before), or nil.
+local function pane_dir(pane)
+  if not pane or not pane.get_current_working_dir then
+    return nil
+  end
+  local ok, cwd = pcall(pane.get_current_working_dir, pane)
+  if not ok or cwd == nil then
+    return nil
+  end
+  if type(cwd) == 'string' then
+    local path = cwd:match('^file://[^/]*(/.*)$') or cwd
+    return (path:gsub('%%(%x%x)', function(h)
+      return string.char(tonumber(h, 16))
+    end))
+  end
+  local ok_path, path = pcall(function()
+    return cwd.file_path
+  end)
+  return ok_path and path or nil
+end
+
+--- Counts like the status bar, for labels: "⚡1 ●2 ○0 ✖0".
+function M.counts_label(totals)
+  if type(totals) ~= 'table' then
+    return ''
+  end
+  local c = status.summary { totals = totals }
+  return string.format('⚡%d ●%d ○%d ✖%d', c.waiting, c.busy, c.idle, c.error)
+end
+
+--- Lay out wzp workspace `name` in a new WezTerm window and switch to it.
+function M.open_workspace(ctx, window, pane, name)
+  local wezterm = ctx.wezterm
+  local plan, err = ctx.runner:json { 'layout', name, '--json' }
+  if not plan then
+    return notify(ctx, window, 'layout of ' .. name .. ' failed: ' .. err)
+  end
+  local result, lerr = layout.apply(wezterm, plan, function(p)
+    return ctx.runner:pane_command(p.command)
+  end)
+  if not result then
+    return notify(ctx, window, 'cannot lay out ' .. name .. ': ' .. lerr)
+  end
+  window:perform_action(wezterm.action.SwitchToWorkspace { name = plan.workspace }, pane)
+  return result
+end
+
+--- `wzp workspace create` then lay it out and switch to it.
+function M.create(ctx, window, pane, name, template, dir)
+  local args = { 'workspace', 'create', name, '--template', template }
+  if dir and dir ~= '' then
+    args[#args + 1] = '--dir'
+    args[#args + 1] = dir
+  end
+  local ok, _, stderr = ctx.runner:run(args)
+  if not ok then
+    return notify(ctx, window, 'workspace create failed: ' .. (util.first_line(stderr) or '?'))
+  end
+  return M.open_workspace(ctx, window, pane, name)
+end
+
+local function template_choices(cfg)
+  local templates = type(cfg) == 'table' and type(cfg.workspaces) == 'table' and cfg.workspaces.templates
+  local choices = {}
+  if type(templates) ~= 'table' then
+    return choices
+  end
+  local names = {}
+  for name in pairs(templates) do
+    names[#names + 1] = name
+  end
+  table.sort(names)
+  for _, name in ipairs(names) do
+    local t = templates[name]
+    local label = name
+    if type(t) == 'table' then
+      if t.layout then
+        label = label .. '  (' .. tostring(t.layout) .. ')'
+      end
+      if type(t.description) == 'string' and t.description ~= '' then
+        label = label .. '  ' .. t.description
+      end
+    end
+    choices[#choices + 1] = { id = name, label = label }
+  end
+  return choices
+end
+
+local function build_create(ctx)
+  local wezterm = ctx.wezterm
+  local act = wezterm.action
+  return wezterm.action_callback(function(window, pane)
+    local cfg, err = ctx.runner:json(ctx.config_show_args())
+    if not cfg then
+      return notify(ctx, window, 'cannot read templates: ' .. err)
+    end
+    local choices = template_choices(cfg)
+    if #choices == 0 then
+      return notify(ctx, window, 'no workspace templates in the wzp config')
+    end
+    window:perform_action(act.InputSelector {
+      title = 'wezterm-parallel: template for the new workspace',
+      choices = choices,
+      action = wezterm.action_callback(function(win, p, template)
+        if not template then
+          return
+        end
+        win:perform_action(act.PromptInputLine {
+          description = 'Workspace name for template ' .. template .. ' (a-z, 0-9, _ and -)',
+          action = wezterm.action_callback(function(win2, p2, line)
+            if line == nil then
+              return
+            end
+            local name = util.trim(line)
+            if not util.valid_name(name) then
+              return notify(ctx, win2, 'bad workspace name "' .. name .. '": use [a-z0-9][a-z0-9_-]{0,62}')
+            end
+            local default_dir = pane_dir(p2) or wezterm.home_dir
+            win2:perform_action(act.PromptInputLine {
+              description = 'Directory for ' .. name .. ' (empty: ' .. tostring(default_dir) .. ')',
+              action = wezterm.action_callback(function(win3, p3, dir_line)
+                if dir_line == nil then
+                  return
+                end
+                local dir = util.expand_home(util.trim(dir_line), wezterm.home_dir)
+                if dir == '' then
+                  dir = default_dir
+                end
+                M.create(ctx, win3, p3, name, template, dir)
+              end),
+            }, p2)
+          end),
+        }, p)
+      end),
+    }, pane)
+  end)
+end
+
+local function build_switch(ctx)
+  local wezterm = ctx.wezterm
+  local act = wezterm.action
+  return wezterm.action_callback(function(window, pane)
+    local res, err = ctx.runner:json { 'workspace', 'list', '--json' }
+    if not res then
+      return notify(ctx, window, 'cannot list workspaces: ' .. err)
+    end
+    local choices = {}
+    for _, ws in ipairs(type(res.workspaces) == 'table' and res.workspaces or {}) do
+      if type(ws) == 'table' and ws.name then
+        local label = tostring(ws.name) .. '  ' .. M.counts_label(ws.totals)
+        if ws.template then
+          label = label .. '  ' .. tostring(ws.template)
+        end
+        if ws.dir then
+          label = label .. '  ' .. tostring(ws.dir)
+        end
+        choices[#choices + 1] = { id = tostring(ws.name), label = label }
+      end
+    end
+    if #choices == 0 then
+      return notify(ctx, window, 'no wzp workspaces yet')
+    end
+    window:perform_action(act.InputSelector {
+      title = 'wezterm-parallel: switch workspace',
+      choices = choices,
+      fuzzy = true,
+      action = wezterm.action_callback(function(win, p, name)
+        if not name then
+          return
+        end
+        if layout.workspace_exists(wezterm, name) then
+          win:perform_action(act.SwitchToWorkspace { name = name }, p)
+        else
+          M.open_workspace(ctx, win, p, name)
+        end
+      end),
+    }, pane)
+  end)
+end
+
+local function build_dashboard(ctx)
+  local wezterm = ctx.wezterm
+  return wezterm.action_callback(function(window, pane)
+    window:perform_action(wezterm.action.SpawnCommandInNewTab { args = ctx.runner:argv { 'dashboard' } }, pane)
+  end)
+end
+
+local function build_kill(ctx)
+  local wezterm = ctx.wezterm
+  local act = wezterm.action
+  return wezterm.action_callback(function(window, pane)
+    local res, err = ctx.runner:json { 'list', '--json' }
+    if not res then
+      return notify(ctx, window, 'cannot list processes: ' .. err)
+    end
+    local choices, workspaces = {}, {}
+    for _, p in ipairs(type(res.processes) == 'table' and res.processes or {}) do
+      if type(p) == 'table' and p.target then
+        local label = tostring(p.target) .. '  [' .. tostring(p.state or '?') .. ']'
+        if p.pid then
+          label = label .. '  pid ' .. tostring(p.pid)
+        end
+        choices[#choices + 1] = { id = tostring(p.target), label = label }
+        if p.workspace and not workspaces[p.workspace] then
+          workspaces[p.workspace] = true
+          workspaces[#workspaces + 1] = tostring(p.workspace)
+        end
+      end
+    end
+    for _, ws in ipairs(workspaces) do
+      choices[#choices + 1] = { id = ws, label = ws .. '  (every process of the workspace)' }
+    end
+    if #choices == 0 then
+      return notify(ctx, window, 'no supervised processes')
+    end
+    window:perform_action(act.InputSelector {
+      title = 'wezterm-parallel: kill which process?',
+      choices = choices,
+      fuzzy = true,
+      action = wezterm.action_callback(function(win, p, target)
+        if not target then
+          return
+        end
+        win:perform_action(act.InputSelector {
+          title = 'Kill ' .. target .. '?',
+          choices = { { id = 'no', label = 'No, keep it running' }, { id = 'yes', label = 'Yes, kill ' .. target } },
+          action = wezterm.action_callback(function(win2, _, answer)
+            if answer ~= 'yes' then
+              return
+            end
+            local ok, _, stderr = ctx.runner:run { 'kill', target }
+            if ok then
+              notify(ctx, win2, 'killed ' .. target)
+            else
+              notify(ctx, win2, 'kill ' .. target .. ' failed: ' .. (util.first_line(stderr) or '?'))
+            end
+          end),
+        }, p)
+      end),
+    }, pane)
+  end)
+end
+
+local function build_jump(ctx)
+  local wezterm = ctx.wezterm
+  local act = wezterm.action
+  return wezterm.action_callback(function(window, pane)
+    local reader = ctx.get_reader()
+    reader:refresh(true)
+    local data = reader.data
+    local first = data and type(data.waiting) == 'table' and data.waiting[1]
+    if reader.state == 'missing' then
+      return notify(ctx, window, 'wzp is not running')
+    end
+    if type(first) ~= 'table' or not first.target then
+      return notify(ctx, window, 'no agent is waiting')
+    end
+    local target = tostring(first.target)
+    local p, w = layout.find_pane(wezterm, target)
+    if p then
+      local ws = w:get_workspace()
+      if ws ~= wezterm.mux.get_active_workspace() then
+        window:perform_action(act.SwitchToWorkspace { name = ws }, pane)
+      end
+      p:activate()
+      return p
+    end
+    -- no pane shows it yet: attach in a new tab of this window
+    window:perform_action(act.SpawnCommandInNewTab { args = ctx.runner:argv { 'attach', target } }, pane)
+    return nil
+  end)
+end
+
+--- Build the actions table over a plugin context.
+-- ctx: {wezterm, runner (read at call time), config_show_args(), get_reader()}
+function M.build(ctx)
+  return {
+    create_workspace = build_create(ctx),
+    switch_workspace = build_switch(ctx),
+    show_dashboard = build_dashboard(ctx),
+    kill_process = build_kill(ctx),
+    jump_to_waiting = build_jump(ctx),
+  }
+end
+
+return M

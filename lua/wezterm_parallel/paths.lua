@@ -1,0 +1,44 @@
+--- Where the plugin finds status.json: the same rule as wzp_supervisor/paths.py.
+--
+-- `$XDG_RUNTIME_DIR/wezterm-parallel/status.json` when XDG_RUNTIME_DIR is an absolute path,
+-- else `<tmpdir>/wezterm-parallel-<uid>/status.json` with tmpdir picked like Python's
+-- tempfile.gettempdir() (TMPDIR, TEMP, TMP, then /tmp).
+
+local M = {}
+
+local APP = 'wezterm-parallel'
+
+local function is_abs(p)
+  return type(p) == 'string' and p:sub(1, 1) == '/'
+end
+
+--- The runtime dir of wezterm-parallel.
+-- @param getenv function(name) -> value (os.getenv in WezTerm)
+-- @param uid_fn function() -> uid string, called only when XDG_RUNTIME_DIR is not usable
+function M.runtime_dir(getenv, uid_fn)
+  local xdg = getenv('XDG_RUNTIME_DIR')
+  if is_abs(xdg) then
+    return (xdg:gsub('/+$', '')) .. '/' .. APP
+  end
+  local tmp
+  for _, var in ipairs { 'TMPDIR', 'TEMP', 'TMP' } do
+    local v = getenv(var)
+    if v and v ~= '' then
+      tmp = v
+      break
+    end
+  end
+  tmp = (tmp or '/tmp'):gsub('/+$', '')
+  if tmp == '' then
+    tmp = '/'
+  end
+  local uid = uid_fn and uid_fn() or nil
+  return tmp .. '/' .. APP .. '-' .. tostring(uid or 'unknown')
+end
+
+--- The status.json path.
+function M.status_file(getenv, uid_fn)
+  return M.runtime_dir(getenv, uid_fn) .. '/status.json'
+end
+
+return M
