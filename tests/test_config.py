@@ -608,6 +608,13 @@ def test_yaml_errors_name_file_line_key(
 
 
 BAD_TOML = [
+    (
+        "inline-table",  # no line for the nested key: the user's line, not the built-in's
+        "\n\nprocesses = { claude_code = { max_instance = 3 } }\n",
+        3,
+        "processes.claude_code.max_instance",
+        "did you mean 'max_instances'",
+    ),
     ("unknown", "[framework]\nnme = 'x'\n", 2, "framework.nme", "did you mean 'name'"),
     ("type", "[metrics]\nport = true\n", 2, "metrics.port", "not a boolean"),
     (
@@ -791,7 +798,7 @@ def test_secrets_masked(tmp_path: Path) -> None:
     pane_env = shown["workspaces"]["templates"]["review"]["panes"][0]["environment"]
     assert pane_env == {"ROLE": "author", "DB_PASSWORD": "***", "api_key": "${K:-x}"}
     for fmt in ("yaml", "toml", "json"):
-        out = dump_config(cfg, fmt)  # type: ignore[arg-type]
+        out = dump_config(cfg, fmt)
         assert "hunter2" not in out and "ghp_literal" not in out
     raw = config_to_dict(cfg, mask_secrets=False)
     assert raw["processes"]["claude_code"]["environment"]["GITHUB_TOKEN"] == "ghp_literal"

@@ -218,7 +218,7 @@ def check_tree(plan: dict[str, Any]) -> None:
     json.dumps(plan)  # plain JSON
 
 
-EXPECTED_SPLITS = {
+EXPECTED_SPLITS: dict[str, list[tuple[str, str | None, str | None]]] = {
     "single": [("main", None, None)],
     "two_pane_horizontal": [("left", None, None), ("right", "left", "Right")],
     "two_pane_vertical": [("top", None, None), ("bottom", "top", "Bottom")],

@@ -189,8 +189,9 @@ class Config:
 class _Doc:
     """Parsed raw data plus the (file, line) where each key path was written."""
 
+    source: str
     data: dict[str, Any]
-    lines: dict[KeyPath, tuple[str, int]]
+    lines: dict[KeyPath, tuple[str, int | None]]
 
 
 def _dotted(path: KeyPath) -> str:
@@ -204,7 +205,7 @@ def _parse_yaml(text: str, source: str) -> _Doc:
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
-        lines: dict[KeyPath, tuple[str, int]] = {}
+        lines: dict[KeyPath, tuple[str, int | None]] = {}
         if node is not None:
             _yaml_lines(node, (), source, lines)
         data = loader.construct_document(node) if node is not None else None
@@ -217,11 +218,11 @@ def _parse_yaml(text: str, source: str) -> _Doc:
         raise ConfigError(source, None, "", f"YAML error: {exc}") from exc
     finally:
         loader.dispose()
-    return _Doc(_top_mapping(data, source), lines)
+    return _Doc(source, _top_mapping(data, source), lines)
 
 
 def _yaml_lines(
-    node: yaml.Node, path: KeyPath, source: str, lines: dict[KeyPath, tuple[str, int]]
+    node: yaml.Node, path: KeyPath, source: str, lines: dict[KeyPath, tuple[str, int | None]]
 ) -> None:
     """Record the line of every mapping key and sequence item; refuse duplicate keys."""
     if isinstance(node, yaml.MappingNode):
@@ -263,12 +264,12 @@ def _parse_toml(text: str, source: str) -> _Doc:
         line = int(match.group(1)) if match else None
         message = re.sub(r"\s*\(at .*\)$", "", str(exc))
         raise ConfigError(source, line, "", f"TOML syntax error: {message}") from exc
-    return _Doc(_top_mapping(data, source), _toml_lines(text, source))
+    return _Doc(source, _top_mapping(data, source), _toml_lines(text, source))
 
 
-def _toml_lines(text: str, source: str) -> dict[KeyPath, tuple[str, int]]:
+def _toml_lines(text: str, source: str) -> dict[KeyPath, tuple[str, int | None]]:
     """Best-effort line of each key: tracks ``[table]`` / ``[[array]]`` headers and ``k =``."""
-    lines: dict[KeyPath, tuple[str, int]] = {}
+    lines: dict[KeyPath, tuple[str, int | None]] = {}
     arrays: dict[KeyPath, int] = {}
     table: KeyPath = ()
     for number, raw in enumerate(text.splitlines(), 1):
@@ -309,14 +310,27 @@ def _is_template_path(path: KeyPath) -> bool:
     return len(path) == 3 and path[:2] == ("workspaces", "templates")
 
 
+def _nearest(lines: Mapping[KeyPath, tuple[str, int | None]], path: KeyPath) -> int | None:
+    for depth in range(len(path), -1, -1):
+        if path[:depth] in lines:
+            return lines[path[:depth]][1]
+    return None
+
+
 def _merge(base: _Doc, over: _Doc) -> _Doc:
-    """``over`` merged over ``base``: mappings key by key, templates and other values replaced."""
+    """``over`` merged over ``base``: mappings key by key, templates and other values replaced.
+
+    Every key ``over`` sets is attributed to ``over``'s file (at its nearest known line), so an
+    error in a value the user wrote never points into the built-in file.
+    """
     replaced: list[KeyPath] = []
+    over_lines = dict(over.lines)
 
     def merge(low: dict[str, Any], high: dict[str, Any], path: KeyPath) -> dict[str, Any]:
         out = dict(low)
         for key, value in high.items():
             sub = (*path, key)
+            over_lines.setdefault(sub, (over.source, _nearest(over.lines, sub)))
             if isinstance(out.get(key), dict) and value is None:
                 continue  # an empty section (all commented out) keeps the defaults
             mergeable = isinstance(out.get(key), dict) and isinstance(value, dict)
@@ -334,8 +348,8 @@ def _merge(base: _Doc, over: _Doc) -> _Doc:
         for path, where in base.lines.items()
         if not any(path[: len(prefix)] == prefix for prefix in replaced)
     }
-    lines.update(over.lines)
-    return _Doc(data, lines)
+    lines.update(over_lines)
+    return _Doc(over.source, data, lines)
 
 
 # --------------------------------------------------------------------------- validation
@@ -360,28 +374,26 @@ def _did_you_mean(word: str, known: Iterable[str]) -> str:
 @dataclass
 class _Ctx:
     source: str
-    lines: Mapping[KeyPath, tuple[str, int]]
+    lines: Mapping[KeyPath, tuple[str, int | None]]
 
     def error(self, path: KeyPath, message: str) -> ConfigError:
         """A ConfigError at the nearest recorded line of ``path`` or its parents."""
         for depth in range(len(path), -1, -1):
-            where = self.lines.get(path[:depth])
-            if where:
-                return ConfigError(where[0], where[1], _dotted(path), message)
+            if path[:depth] in self.lines:
+                file, line = self.lines[path[:depth]]
+                return ConfigError(file, line, _dotted(path), message)
         return ConfigError(self.source, None, _dotted(path), message)
 
 
 class _Section:
     """A mapping being read: refuses unknown keys, reads each field with a parser."""
 
-    def __init__(
-        self, ctx: _Ctx, value: object, path: KeyPath, known: Sequence[str] | None
-    ) -> None:
+    def __init__(self, ctx: _Ctx, value: object, path: KeyPath, known: Sequence[str]) -> None:
         self.ctx = ctx
         self.path = path
         self.data = _mapping(ctx, value, path)
         for key in self.data:
-            if known is not None and key not in known:
+            if key not in known:
                 hint = _did_you_mean(key, known) or f" (known keys: {', '.join(known)})"
                 raise ctx.error((*path, key), f"unknown key{hint}")
 
@@ -759,8 +771,8 @@ _SECTIONS = (
 )
 
 
-def _build(doc: _Doc, source: str, path: Path | None) -> Config:
-    ctx = _Ctx(source, doc.lines)
+def _build(doc: _Doc, path: Path | None) -> Config:
+    ctx = _Ctx(doc.source, doc.lines)
     top = _Section(ctx, doc.data, (), _SECTIONS)
     workspaces = _Section(
         ctx, top.data.get("workspaces"), ("workspaces",), ["default_template", "templates"]
@@ -791,13 +803,16 @@ def _build(doc: _Doc, source: str, path: Path | None) -> Config:
 
 
 @functools.cache
-def _builtin_doc_text() -> str:
-    return resources.files("wzp_supervisor").joinpath("data/config.yaml").read_text("utf-8")
+def _builtin_doc() -> _Doc:
+    """The parsed built-in config; shared, so never mutated (``_merge`` copies)."""
+    text = resources.files("wzp_supervisor").joinpath("data/config.yaml").read_text("utf-8")
+    return _parse_yaml(text, BUILTIN_SOURCE)
 
 
+@functools.cache
 def builtin_config() -> Config:
     """The built-in configuration alone (``wzp_supervisor/data/config.yaml``)."""
-    return _build(_parse_yaml(_builtin_doc_text(), BUILTIN_SOURCE), BUILTIN_SOURCE, None)
+    return _build(_builtin_doc(), None)
 
 
 def parse_config_text(
@@ -807,8 +822,7 @@ def parse_config_text(
 
     ``source`` names the text in errors; ``path`` is recorded as ``Config.path``.
     """
-    builtin = _parse_yaml(_builtin_doc_text(), BUILTIN_SOURCE)
-    return _build(_merge(builtin, _parse(text, source, fmt)), source, path)
+    return _build(_merge(_builtin_doc(), _parse(text, source, fmt)), path)
 
 
 def format_for(path: Path) -> ConfigFormat:
