@@ -524,6 +524,13 @@ BAD_YAML = [
         "must be a string, not a list",
     ),
     (
+        "env-bool",
+        "processes:\n  claude_code:\n    environment:\n      DEBUG: yes\n",
+        4,
+        "processes.claude_code.environment.DEBUG",
+        "not a boolean (quote it: 'true')",
+    ),
+    (
         "passthrough",
         "processes:\n  claude_code:\n    env_passthrough: HOME\n",
         3,

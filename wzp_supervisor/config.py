@@ -15,7 +15,7 @@ import re
 import shlex
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
@@ -439,8 +439,10 @@ def _str(ctx: _Ctx, value: object, path: KeyPath) -> str:
 
 
 def _text(ctx: _Ctx, value: object, path: KeyPath) -> str:
-    """A free-text string; plain numbers (``version: 1.0``) are taken as written."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    """A free-text string; plain numbers (``version: 1.0``, ``PORT: 3000``) are taken as text."""
+    if isinstance(value, bool):
+        raise ctx.error(path, f"must be a string, not a boolean (quote it: '{str(value).lower()}')")
+    if isinstance(value, int | float):
         return str(value)
     return _str(ctx, value, path)
 
@@ -652,13 +654,7 @@ def _panes(ctx: _Ctx, value: object, path: KeyPath, layout: str) -> tuple[PaneTe
         if pane.position:
             used[pane.position] = i
     free = iter(slot for slot in slots if slot not in used)
-    return tuple(pane if pane.position else _replace_position(pane, next(free)) for pane in panes)
-
-
-def _replace_position(pane: PaneTemplate, position: str) -> PaneTemplate:
-    values = {f.name: getattr(pane, f.name) for f in fields(PaneTemplate)}
-    values["position"] = position
-    return PaneTemplate(**values)
+    return tuple(pane if pane.position else replace(pane, position=next(free)) for pane in panes)
 
 
 def _rlimits(ctx: _Ctx, value: object, path: KeyPath) -> Mapping[str, int]:
@@ -725,7 +721,7 @@ def _ui(ctx: _Ctx, value: object, path: KeyPath) -> UiConfig:
     s = _Section(ctx, value, path, ["theme", "status_bar", "keybindings"])
     return UiConfig(
         theme=s.get("theme", _str_map, _empty()),
-        status_bar=s.get("status_bar", _status_bar, _status_bar(ctx, None, (*path, "status_bar"))),
+        status_bar=_status_bar(ctx, s.data.get("status_bar"), (*path, "status_bar")),
         keybindings=s.get("keybindings", _keybindings, _empty()),
     )
 
