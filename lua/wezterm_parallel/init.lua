@@ -68,6 +68,7 @@ function ctx.get_reader()
       path = M.status_file(),
       json_parse = wezterm.json_parse,
       now = ctx.opts.clock,
+      read_interval = ctx.read_interval,
     }
   end
   return ctx.reader
@@ -96,7 +97,7 @@ local function load_ui()
   end
   local ui = {}
   if cfg and type(cfg.ui) == 'table' then
-    ui = { keybindings = cfg.ui.keybindings, theme = cfg.ui.theme }
+    ui = { keybindings = cfg.ui.keybindings, theme = cfg.ui.theme, status_bar = cfg.ui.status_bar }
   elseif not cfg then
     wezterm.log_warn('wezterm-parallel: using default keys and colours (' .. tostring(err) .. ')')
   end
@@ -123,7 +124,8 @@ end
 --   auto_start  start the daemon (`wzp up`) in the background once when it is not running
 --   keys        {action = "ctrl+shift+x" | false, ...} overriding ui.keybindings; false: no keys
 --   theme       {waiting=, busy=, idle=, error=, stale=, muted=, text=} colours over ui.theme
---   status_bar  false: do not register the update-status handler (use M.format_status())
+--   status_bar  false: no update-status handler (use M.format_status()); default: ui.status_bar.enabled
+--   show_resources  false: no cpu / memory in the bar; default: ui.status_bar.show_resources
 --   notify      false: no toasts on transitions into waiting_input / fatal
 --   read_config false: do not run `wzp config show` at setup (defaults + opts only)
 --   debug       log what the plugin does
@@ -142,11 +144,24 @@ function M.setup(config, opts)
   end
   ctx.theme = status.theme(ui.theme, opts.theme)
 
-  if opts.status_bar ~= false then
+  local bar = type(ui.status_bar) == 'table' and ui.status_bar or {}
+  local want_bar = opts.status_bar
+  if want_bar == nil then
+    want_bar = bar.enabled ~= false
+  end
+  local show_resources = opts.show_resources
+  if show_resources == nil then
+    show_resources = bar.show_resources ~= false
+  end
+  ctx.show_resources = show_resources
+  ctx.read_interval = math.max(1, tonumber(bar.update_interval) or 1)
+
+  if want_bar then
     local reader = ctx.get_reader()
     ctx.handler = status.handler(wezterm, reader, {
       theme = ctx.theme,
       notify = opts.notify,
+      show_resources = show_resources,
       on_error = function(err)
         wezterm.log_error('wezterm-parallel status: ' .. tostring(err))
       end,
@@ -192,14 +207,14 @@ M.apply_to_config = M.setup
 function M.format_status()
   local reader = ctx.get_reader()
   reader:refresh()
-  return wezterm.format(status.render_items(reader:snapshot(), ctx.theme))
+  return wezterm.format(status.render_items(reader:snapshot(), ctx.theme, ctx.show_resources))
 end
 
 --- The status bar text without colours, e.g. "⚡2 waiting ●3 busy ○1 idle ✖0 | cpu 34% mem 2.1G".
 function M.status_text()
   local reader = ctx.get_reader()
   reader:refresh()
-  return status.plain(status.render_items(reader:snapshot(), ctx.theme))
+  return status.plain(status.render_items(reader:snapshot(), ctx.theme, ctx.show_resources))
 end
 
 return M

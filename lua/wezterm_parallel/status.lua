@@ -28,7 +28,9 @@ M.READ_INTERVAL = 1
 --- Most toasts shown for one read; the rest are summed up in one more toast.
 M.MAX_TOASTS = 3
 
---- Normalise a theme table: accepts `busy` or `busy_color` style keys.
+--- Normalise theme tables (later ones win): accepts the state names of ui.theme in the wzp
+--- config (waiting_input, busy, idle, fatal, stale; `starting` is shown with busy) and the
+--- plugin's own keys (waiting, error, muted, text), with or without a `_color` suffix.
 function M.theme(...)
   local out = util.merge(M.DEFAULT_THEME, {})
   for i = 1, select('#', ...) do
@@ -93,7 +95,8 @@ end
 --- FormatItems for one state of the reader.
 -- @param snap {state='ok'|'missing'|'invalid', data=table|nil, age=seconds|nil}
 -- @param theme a table from M.theme()
-function M.render_items(snap, theme)
+-- @param show_resources false: leave out cpu and memory (ui.status_bar.show_resources)
+function M.render_items(snap, theme, show_resources)
   theme = theme or M.DEFAULT_THEME
   local items = {}
   local function add(color, text)
@@ -113,7 +116,7 @@ function M.render_items(snap, theme)
   add(theme.busy, string.format('●%d busy ', c.busy))
   add(theme.idle, string.format('○%d idle ', c.idle))
   add(c.error > 0 and theme.error or theme.muted, string.format('✖%d', c.error))
-  if c.cpu or c.rss then
+  if show_resources ~= false and (c.cpu or c.rss) then
     local parts = {}
     if c.cpu then
       parts[#parts + 1] = string.format('cpu %d%%', math.floor(c.cpu + 0.5))
@@ -284,7 +287,7 @@ end
 --- Build the update-status handler.
 -- @param wezterm the wezterm module
 -- @param reader a reader from M.reader()
--- @param opts {theme=table, notify=boolean, on_error=function(err)}
+-- @param opts {theme=table, notify=boolean, show_resources=boolean, on_error=function(err)}
 -- @return handler(window, pane), and a function returning the current formatted string
 function M.handler(wezterm, reader, opts)
   opts = opts or {}
@@ -292,7 +295,7 @@ function M.handler(wezterm, reader, opts)
   local formatted = nil
   local function current()
     if formatted == nil then
-      formatted = wezterm.format(M.render_items(reader:snapshot(), theme))
+      formatted = wezterm.format(M.render_items(reader:snapshot(), theme, opts.show_resources))
     end
     return formatted
   end
