@@ -110,7 +110,10 @@ local function build_create(ctx)
   local wezterm = ctx.wezterm
   local act = wezterm.action
   return wezterm.action_callback(function(window, pane)
-    local cfg, err = ctx.runner:json(ctx.config_show_args())
+    local cfg, err = ctx.runner:json(ctx.config_show_args(true))
+    if not cfg and ctx.opts and ctx.opts.config_path then
+      cfg, err = ctx.runner:json(ctx.config_show_args(false))
+    end
     if not cfg then
       return notify(ctx, window, 'cannot read templates: ' .. err)
     end

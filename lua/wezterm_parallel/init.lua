@@ -74,8 +74,14 @@ function ctx.get_reader()
   return ctx.reader
 end
 
-function ctx.config_show_args()
-  return { 'config', 'show', '--format', 'json' }
+--- argv of `wzp config show` (the action re-reads templates with it, with --config when set).
+function ctx.config_show_args(with_path)
+  local args = { 'config', 'show', '--format', 'json' }
+  if with_path and ctx.opts.config_path then
+    args[#args + 1] = '--config'
+    args[#args + 1] = ctx.opts.config_path
+  end
+  return args
 end
 
 --- The wzp config's ui section ({keybindings=, theme=}), read once per setup and shared
@@ -87,11 +93,7 @@ local function load_ui()
   if cached and cached.at and now - cached.at < CONFIG_CACHE_SECONDS then
     return cached.ui or {}
   end
-  local args = ctx.config_show_args()
-  if ctx.opts.config_path then
-    args[#args + 1] = ctx.opts.config_path
-  end
-  local cfg, err = ctx.runner:json(args)
+  local cfg, err = ctx.runner:json(ctx.config_show_args(true))
   if not cfg and ctx.opts.config_path then
     cfg, err = ctx.runner:json(ctx.config_show_args())
   end
@@ -119,7 +121,7 @@ end
 -- @param config the table from wezterm.config_builder() (or a plain table)
 -- @param opts table, all optional:
 --   wzp         "wzp" (default), a path, or an argv table such as {"python3", "-m", "wzp_supervisor"}
---   config_path wzp config file to read keys and theme from (default: wzp's own lookup)
+--   config_path wzp config file (`--config`) for keys, theme, templates and auto_start's `wzp up`
 --   status_file status.json path (default: as wzp_supervisor/paths.py computes it)
 --   auto_start  start the daemon (`wzp up`) in the background once when it is not running
 --   keys        {action = "ctrl+shift+x" | false, ...} overriding ui.keybindings; false: no keys
@@ -190,7 +192,11 @@ function M.setup(config, opts)
   if opts.auto_start and not wezterm.GLOBAL.wzp_autostarted then
     wezterm.GLOBAL.wzp_autostarted = true
     local quoted = util.shell_join(ctx.runner.prefix)
-    local line = quoted .. ' ping >/dev/null 2>&1 || exec ' .. quoted .. ' up'
+    local up = quoted .. ' up'
+    if opts.config_path then
+      up = up .. ' --config ' .. util.shell_quote(opts.config_path)
+    end
+    local line = quoted .. ' ping >/dev/null 2>&1 || exec ' .. up
     local ok, err = pcall(wezterm.background_child_process, { '/bin/sh', '-c', line })
     if not ok then
       wezterm.log_error('wezterm-parallel: auto start failed: ' .. tostring(err))
