@@ -415,3 +415,19 @@ def test_platform_from_environment(env: Env, monkeypatch: pytest.MonkeyPatch) ->
     result = CliRunner().invoke(root, ["service", "install", "--dry-run"])
     assert result.exit_code == 0, result.output
     assert f"would write {env.plist}:" in result.output
+
+
+def test_stop_timeout_follows_the_configured_agent_timeout(env: Env) -> None:
+    config = env.config / "wezterm-parallel" / "config.yaml"
+    config.parent.mkdir(parents=True)
+    config.write_text("processes:\n  claude_code:\n    timeout: 45\n")
+    result = wzp("install")
+    assert result.exit_code == 0, result.output
+    assert "TimeoutStopSec=65s\n" in env.unit.read_text()
+    # A broken config does not block the install: the default is used, with a note.
+    config.write_text("processes: [unclosed\n")
+    env.calls()
+    result = wzp("install", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "could not read the config" in result.output
+    assert "    TimeoutStopSec=30s" in result.output

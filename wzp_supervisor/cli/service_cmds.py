@@ -21,11 +21,15 @@ EXIT_NOT_RUNNING = 3
 RELOAD_WAIT_TIMEOUT = 300.0
 
 
-def _setup(ctx: click.Context) -> Setup:
-    from wzp_supervisor.service.install import ServiceError, Setup
+def _setup(ctx: click.Context, *, read_config: bool = False) -> Setup:
+    """What the service commands act on; only install needs the config (for the timeouts)."""
+    from wzp_supervisor.service.install import DEFAULT_GRACEFUL_TIMEOUT, ServiceError, Setup
 
     try:
-        return Setup.detect(platform=ctx.obj.get("platform") if ctx.obj else None)
+        return Setup.detect(
+            platform=ctx.obj.get("platform") if ctx.obj else None,
+            graceful_timeout=None if read_config else DEFAULT_GRACEFUL_TIMEOUT,
+        )
     except ServiceError as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -107,7 +111,7 @@ def install_cmd(ctx: click.Context, now: bool, dry_run: bool, force: bool) -> No
     """
     from wzp_supervisor.service.install import ServiceError, install
 
-    setup = _setup(ctx)
+    setup = _setup(ctx, read_config=True)
     try:
         install(setup, _runner(dry_run), now=now, force=force)
     except ServiceError as exc:
