@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar
 
 if TYPE_CHECKING:
@@ -170,10 +171,10 @@ def expand_workspace(
     """
     validate_name("workspace", name)
     defaults = cfg.processes
-    specs = []
+    specs: list[PaneSpec] = []
     for pane in ordered_panes(template):
         is_agent = pane.agent == "claude"
-        env = {**defaults.environment, **pane.environment} if is_agent else dict(pane.environment)
+        env = {**defaults.environment, **pane.environment} if is_agent else pane.environment
         specs.append(
             PaneSpec(
                 workspace=name,
@@ -185,13 +186,13 @@ def expand_workspace(
                 supervised=pane.supervised,
                 shell=pane.shell,
                 cwd=pane_cwd(pane, directory),
-                environment=env,
+                environment=MappingProxyType(dict(env)),
                 restart_policy=pane.restart_policy or defaults.restart_policy,
                 min_uptime=_or(pane.min_uptime, defaults.min_uptime),
                 max_retries=_or(pane.max_retries, defaults.max_retries),
                 backoff_max=_or(pane.backoff_max, defaults.backoff_max),
                 graceful_timeout=defaults.timeout,
-                rlimits=dict(template.rlimits),
+                rlimits=MappingProxyType(dict(template.rlimits)),
                 isolation=template.isolation,
             )
         )
