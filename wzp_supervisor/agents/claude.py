@@ -59,6 +59,22 @@ def default_hook_prefix() -> list[str]:
     return [sys.executable, "-m", "wzp_supervisor"]
 
 
+def fast_hook_prefix() -> list[str]:
+    """A quicker hook command: this interpreter without ``site``, importing hookfast directly.
+
+    ``python -S`` skips site-packages processing (.pth files, the editable-install finder),
+    which is most of the start-up cost of a bare ``python -m wzp_supervisor``; the package's
+    parent directory is put on ``sys.path`` by hand instead (hookfast needs only the standard
+    library). Runs as ``<prefix> hook EVENT`` like :func:`default_hook_prefix`.
+    """
+    package_parent = Path(__file__).resolve().parent.parent.parent
+    code = (
+        f"import sys; sys.path.insert(0, {str(package_parent)!r}); "
+        "from wzp_supervisor.hookfast import main; sys.exit(main(sys.argv[2:]))"
+    )
+    return [sys.executable, "-S", "-c", code]
+
+
 def claude_config_dir(env: Mapping[str, str] | None = None) -> Path:
     """Claude Code's config dir: ``$CLAUDE_CONFIG_DIR`` or ``$HOME/.claude``."""
     environ = os.environ if env is None else env
@@ -180,6 +196,8 @@ def launch_argv(
     - the transcript of the recorded id exists: ``--resume <id>``;
     - the file exists but the transcript is gone: ``log`` says so and the agent starts fresh
       with ``--session-id`` and the same id (the CLI accepts it once the transcript is gone).
+      The CLI writes the transcript only with the first prompt, so an agent restarted before
+      anyone typed lands here too.
 
     ``--settings <json>`` carrying :func:`hooks_settings` is always appended. ``env`` is the
     agent's environment (for ``CLAUDE_CONFIG_DIR``/``HOME``); default ``os.environ``.
@@ -197,8 +215,8 @@ def launch_argv(
     if transcript.exists():
         return [*base_argv, "--resume", session_id, "--settings", settings]
     log(
-        f"transcript of session {session_id} is gone ({transcript}); "
-        "starting a fresh conversation with the same session id"
+        f"no transcript of session {session_id} at {transcript} (deleted, or nothing was "
+        "said before the restart); starting a fresh conversation with the same session id"
     )
     return [*base_argv, "--session-id", session_id, "--settings", settings]
 
