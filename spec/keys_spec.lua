@@ -67,6 +67,16 @@ describe('keys', function()
     assert.are.equal(5, #config.keys)
     -- read once with `wzp config show --format json`
     assert.are.same({ 'config show --format json' }, fake.log())
+    -- another config evaluation (new Lua state) within 30 s reuses it through wezterm.GLOBAL
+    for name in pairs(package.loaded) do
+      if name:match('^wezterm_parallel') then
+        package.loaded[name] = nil
+      end
+    end
+    plugin = require 'wezterm_parallel'
+    local again = plugin.setup(wezterm.config_builder(), { wzp = fake.bin, status_file = fake.dir .. '/none' })
+    assert.are.equal(5, #again.keys)
+    assert.are.equal(1, #fake.log())
     H.rmtree(fake.dir)
   end)
 

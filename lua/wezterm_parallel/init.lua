@@ -89,9 +89,13 @@ end
 local function load_ui()
   local key = 'wzp_ui:' .. table.concat(ctx.runner.prefix, ' ') .. ':' .. tostring(ctx.opts.config_path)
   local now = os.time()
-  local cached = wezterm.GLOBAL[key]
-  if cached and cached.at and now - cached.at < CONFIG_CACHE_SECONDS then
-    return cached.ui or {}
+  -- kept as scalars (time, JSON text): wezterm.GLOBAL hands tables back as userdata proxies
+  local at, cached = wezterm.GLOBAL[key .. ':at'], wezterm.GLOBAL[key .. ':json']
+  if at and cached and now - at < CONFIG_CACHE_SECONDS then
+    local ok, ui = pcall(wezterm.json_parse, cached)
+    if ok and type(ui) == 'table' then
+      return ui
+    end
   end
   local cfg, err = ctx.runner:json(ctx.config_show_args(true))
   if not cfg and ctx.opts.config_path then
@@ -103,7 +107,11 @@ local function load_ui()
   elseif not cfg then
     wezterm.log_warn('wezterm-parallel: using default keys and colours (' .. tostring(err) .. ')')
   end
-  wezterm.GLOBAL[key] = { at = now, ui = ui }
+  local ok, text = pcall(wezterm.json_encode, ui)
+  if ok then
+    wezterm.GLOBAL[key .. ':at'] = now
+    wezterm.GLOBAL[key .. ':json'] = text
+  end
   return ui
 end
 
