@@ -38,7 +38,10 @@
 --
 -- Split geometry: a pane has a rect {left, top, width, height} in cells. A split in direction
 -- Right/Left divides the width, Top/Bottom the height; one cell goes to the divider and the new
--- pane gets floor((extent - 1) * size) cells, as in wezterm's mux tab split arithmetic.
+-- pane gets floor((extent - 1) * size) cells (close to wezterm's own arithmetic; the specs
+-- check the shape of the tree and that the rects tile the window, not WezTerm's exact cells).
+-- GLOBAL here returns stored tables as plain tables; real WezTerm hands back userdata proxies,
+-- so the plugin keeps only scalars (numbers, strings) in it.
 
 local dkjson = require 'dkjson'
 
