@@ -1,0 +1,211 @@
+"""status.json: the pool at a glance, written atomically for the WezTerm plugin and status bars.
+
+``build_status`` turns a process snapshot into the document described in docs/status-json.md
+(a pure function); ``write_atomic`` replaces the file in one rename so a reader never sees a
+partial file; ``TransitionLog`` keeps the last transitions into waiting_input or fatal with a
+monotonically increasing ``seq`` so the plugin toasts each once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import deque
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from wzp_supervisor.summary import state_of
+
+SCHEMA = 1
+
+# The keys of every ``totals`` object, in this order.
+STATES = (
+    "starting",
+    "busy",
+    "waiting_input",
+    "idle",
+    "running",
+    "exited",
+    "backoff",
+    "fatal",
+    "stopped",
+)
+# Process states counted under another key in ``totals``.
+FOLDED = {"stopping": "stopped"}
+# States a transition is recorded for (toasts and notifications).
+ALERT_STATES = ("waiting_input", "fatal")
+MESSAGE_CHARS = 100
+REASON_CHARS = 80
+TASK_CHARS = 60
+TRANSITIONS_KEPT = 20
+
+
+def _clip(text: Any, limit: int) -> str | None:
+    if text is None or text == "":
+        return None
+    value = " ".join(str(text).split())
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def empty_totals() -> dict[str, int]:
+    """Every totals key at zero (``agents`` first)."""
+    return {"agents": 0, **dict.fromkeys(STATES, 0)}
+
+
+def _task_summary(task: Any) -> Any:
+    """The current task, small: ``{"id", "prompt"}`` or None."""
+    if task is None:
+        return None
+    if isinstance(task, Mapping):
+        return {
+            "id": task.get("id"),
+            "prompt": _clip(task.get("prompt"), TASK_CHARS),
+        }
+    return {"id": str(task), "prompt": None}
+
+
+def agent_entry(proc: Mapping[str, Any]) -> dict[str, Any]:
+    """One agent's record from a decorated process dict (see ``Daemon.process_snapshot``)."""
+    state = state_of(proc)
+    agent_shown = proc.get("state") == "running" and bool(proc.get("agent_state"))
+    since = proc.get("agent_since") if agent_shown else proc.get("since")
+    reason = proc.get("agent_reason") if agent_shown else proc.get("reason")
+    message = proc.get("agent_message") if agent_shown else None
+    return {
+        "target": proc.get("target"),
+        "workspace": proc.get("workspace"),
+        "pane": proc.get("pane"),
+        "kind": proc.get("kind"),
+        "state": state,
+        "since": round(float(since or proc.get("since") or 0.0), 2),
+        "reason": _clip(reason, REASON_CHARS),
+        "message": _clip(message, MESSAGE_CHARS),
+        "cpu": round(float(proc.get("cpu") or 0.0), 1),
+        "rss": int(proc.get("rss") or 0),
+        "pid": proc.get("pid"),
+        "restarts": int(proc.get("restarts") or 0),
+        "task": _task_summary(proc.get("task")),
+    }
+
+
+def build_status(
+    *,
+    processes: Iterable[Mapping[str, Any]],
+    workspaces: Iterable[Mapping[str, Any]],
+    daemon: Mapping[str, Any],
+    transitions: Iterable[Mapping[str, Any]] = (),
+    now: float | None = None,
+) -> dict[str, Any]:
+    """The status.json document (schema ``SCHEMA``)."""
+    totals = empty_totals()
+    per_ws: dict[str, dict[str, Any]] = {}
+    for ws in workspaces:
+        per_ws[str(ws["name"])] = {"totals": empty_totals(), "dir": ws.get("dir")}
+    agents = [agent_entry(p) for p in processes]
+    agents.sort(key=lambda a: str(a["target"]))
+    cpu = 0.0
+    rss = 0
+    for agent in agents:
+        key = FOLDED.get(agent["state"], agent["state"])
+        ws_entry = per_ws.setdefault(
+            str(agent["workspace"]), {"totals": empty_totals(), "dir": None}
+        )
+        for bucket in (totals, ws_entry["totals"]):
+            bucket["agents"] += 1
+            if key in bucket:
+                bucket[key] += 1
+        cpu += agent["cpu"]
+        rss += agent["rss"]
+    waiting = sorted(
+        (
+            {
+                "target": a["target"],
+                "since": a["since"],
+                "reason": a["reason"],
+                "message": a["message"],
+            }
+            for a in agents
+            if a["state"] == "waiting_input"
+        ),
+        key=lambda w: (w["since"], str(w["target"])),
+    )
+    return {
+        "schema": SCHEMA,
+        "ts": round(time.time() if now is None else now, 2),
+        "daemon": dict(daemon),
+        "totals": totals,
+        "cpu": round(cpu, 1),
+        "rss": rss,
+        "workspaces": per_ws,
+        "agents": agents,
+        "waiting": waiting,
+        "transitions": list(transitions),
+    }
+
+
+def encode(document: Mapping[str, Any]) -> bytes:
+    """Compact JSON (the file stays small: under 32 KB at 100 agents)."""
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` in one rename (a temp file in the same directory).
+
+    A reader opening the path sees the old file or the new one, never a partial one.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+class TransitionLog:
+    """The last transitions into waiting_input or fatal, each once, with a rising ``seq``.
+
+    ``observe`` is fed every state an agent is seen entering (from bus events); a transition
+    is recorded only when the state differs from the agent's previous one, so the same
+    waiting_input reported twice (a hook and a Notification) toasts once.
+    """
+
+    def __init__(self, seq: int = 0, keep: int = TRANSITIONS_KEPT) -> None:
+        self.seq = seq
+        self.entries: deque[dict[str, Any]] = deque(maxlen=keep)
+        self._current: dict[str, str] = {}
+
+    def observe(
+        self,
+        target: str,
+        state: str,
+        reason: str | None = None,
+        ts: float | None = None,
+    ) -> dict[str, Any] | None:
+        """Note ``target`` entering ``state``; returns the new transition when one is recorded."""
+        previous = self._current.get(target)
+        self._current[target] = state
+        if state not in ALERT_STATES or state == previous:
+            return None
+        self.seq += 1
+        entry = {
+            "seq": self.seq,
+            "target": target,
+            "to": state,
+            "ts": round(time.time() if ts is None else ts, 2),
+            "reason": _clip(reason, REASON_CHARS),
+        }
+        self.entries.append(entry)
+        return entry
+
+    def forget(self, target: str) -> None:
+        """An agent that is gone (its workspace deleted)."""
+        self._current.pop(target, None)
+
+    def to_list(self) -> list[dict[str, Any]]:
+        return list(self.entries)
