@@ -39,7 +39,15 @@ def counts(processes: Iterable[Mapping[str, Any]]) -> dict[str, int]:
 def one_line(
     processes: Iterable[Mapping[str, Any]], cpu: float | None = None, rss: int | None = None
 ) -> str:
-    """e.g. ``⚡2 waiting ●3 busy ○1 idle ✖0 | cpu 34% mem 2.1G``."""
+    """e.g. ``⚡2 waiting ●3 busy ○1 idle ✖0 | cpu 34% mem 2.1G``.
+
+    Without ``cpu``/``rss`` the sums of the processes' own ``cpu``/``rss`` fields are shown
+    (the daemon's sampler adds them to status listings), when present.
+    """
+    processes = list(processes)
+    if cpu is None and rss is None and any("rss" in p for p in processes):
+        cpu = sum(float(p.get("cpu") or 0.0) for p in processes)
+        rss = sum(int(p.get("rss") or 0) for p in processes)
     totals = counts(processes)
     parts = [f"{SYMBOLS['waiting_input']}{totals.get('waiting_input', 0)} waiting"]
     for state in ORDER[1:]:

@@ -1,0 +1,168 @@
+"""Prometheus metrics of the pool, on a registry of our own, served over loopback HTTP.
+
+Gauges are computed at scrape time from the daemon's process snapshot, so a scrape always
+agrees with ``wzp status --json``; ``errors_total`` and ``task_duration_seconds`` accumulate
+from bus events. The HTTP endpoint is a tiny asyncio server on the daemon's loop (no thread
+reading daemon state behind the loop's back); ``wzp metrics`` gets the same text from the hub.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
+
+from wzp_supervisor.status_file import FOLDED, STATES
+from wzp_supervisor.summary import state_of
+
+log = logging.getLogger(__name__)
+
+Snapshot = tuple[Sequence[Mapping[str, Any]], Sequence[Mapping[str, Any]]]
+
+TASK_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, float("inf"))
+
+
+class PoolCollector(Collector):
+    """Gauges from ``source()`` → (decorated processes, workspace listing)."""
+
+    def __init__(self, source: Callable[[], Snapshot]) -> None:
+        self.source = source
+
+    def collect(self) -> Iterator[Metric]:
+        processes, workspaces = self.source()
+        yield GaugeMetricFamily(
+            "workspaces_active", "Workspaces the daemon manages.", value=len(workspaces)
+        )
+        yield GaugeMetricFamily(
+            "processes_active",
+            "Supervised processes that are running (have a pid).",
+            value=sum(1 for p in processes if p.get("pid")),
+        )
+        by_state = GaugeMetricFamily(
+            "agents", "Supervised processes by shown state.", labels=["state"]
+        )
+        counts = dict.fromkeys(STATES, 0)
+        for proc in processes:
+            state = state_of(proc)
+            state = FOLDED.get(state, state)
+            counts[state] = counts.get(state, 0) + 1
+        for state, count in counts.items():
+            by_state.add_metric([state], count)
+        yield by_state
+        labels = ["target", "workspace", "pane"]
+        restarts = CounterMetricFamily(
+            "agent_restarts", "Restarts of each supervised process.", labels=labels
+        )
+        cpu = GaugeMetricFamily(
+            "agent_cpu_percent", "CPU of each process tree, percent of one core.", labels=labels
+        )
+        rss = GaugeMetricFamily(
+            "agent_rss_bytes", "Resident memory of each process tree.", labels=labels
+        )
+        nprocs = GaugeMetricFamily(
+            "agent_processes", "Processes in each supervised tree.", labels=labels
+        )
+        for proc in processes:
+            values = [str(proc.get("target")), str(proc.get("workspace")), str(proc.get("pane"))]
+            restarts.add_metric(values, float(proc.get("restarts") or 0))
+            cpu.add_metric(values, float(proc.get("cpu") or 0.0))
+            rss.add_metric(values, float(proc.get("rss") or 0))
+            nprocs.add_metric(values, float(proc.get("nprocs") or 0))
+        yield restarts
+        yield cpu
+        yield rss
+        yield nprocs
+
+
+class Metrics:
+    """The registry: pool gauges, event counters and the daemon's own process metrics."""
+
+    def __init__(self, source: Callable[[], Snapshot]) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.errors = Counter("errors", "Error events published by the daemon.", registry=None)
+        self.task_duration = Histogram(
+            "task_duration_seconds",
+            "Duration of completed tasks.",
+            buckets=TASK_BUCKETS,
+            registry=None,
+        )
+        self.registry.register(self.errors)
+        self.registry.register(self.task_duration)
+        self.registry.register(PoolCollector(source))
+        ProcessCollector(namespace="wzp_daemon", registry=self.registry)
+
+    def on_event(self, event: Mapping[str, Any]) -> None:
+        """Count ``Error`` events and time ``TaskCompleted`` ones (bus listener)."""
+        name = event.get("event")
+        if name == "Error":
+            self.errors.inc()
+        elif name == "TaskCompleted":
+            duration = event.get("duration")
+            if isinstance(duration, int | float) and duration >= 0:
+                self.task_duration.observe(float(duration))
+
+    def text(self) -> str:
+        """The Prometheus text exposition of everything."""
+        return generate_latest(self.registry).decode()
+
+
+class MetricsServer:
+    """``GET /metrics`` (or ``/``) over HTTP/1.0 on a loopback port, on the daemon's loop."""
+
+    def __init__(self, metrics: Metrics, host: str, port: int) -> None:
+        self.metrics = metrics
+        self.host = host
+        self.port = port
+        self._server: asyncio.base_events.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, self.host, self.port)
+        sock = self._server.sockets[0]
+        self.port = int(sock.getsockname()[1])
+        log.info("metrics on http://%s:%s/metrics", self.host, self.port)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 2)
+            self._server = None
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            parts = head.split(b"\r\n", 1)[0].split()
+            method = parts[0] if parts else b""
+            path = parts[1].split(b"?", 1)[0] if len(parts) > 1 else b""
+            if method not in (b"GET", b"HEAD"):
+                status, ctype, body = "405 Method Not Allowed", "text/plain", b"GET only\n"
+            elif path in (b"/", b"/metrics"):
+                status, ctype = "200 OK", CONTENT_TYPE_LATEST
+                body = self.metrics.text().encode()
+            else:
+                status, ctype, body = "404 Not Found", "text/plain", b"try /metrics\n"
+            writer.write(
+                f"HTTP/1.0 {status}\r\nContent-Type: {ctype}\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+            )
+            if method != b"HEAD":
+                writer.write(body)
+            await writer.drain()
+        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass
+        except ConnectionError:
+            pass
+        except Exception:
+            log.exception("metrics request failed")
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
