@@ -1,0 +1,339 @@
+"""``wzp dashboard``: the control pane, a live table of every workspace and agent (rich).
+
+It follows the hub's event stream (a ``subscribe`` connection in a thread) and fetches
+``status`` when something changed (and every few seconds for cpu and memory); it never runs
+the CLI in a loop. Keys act on the selected agent:
+
+    ↑/↓ or k/j  select        r restart   s stop   t start
+    p peek (toggle)           a attach (returns after detach)
+    w jump to the oldest waiting agent           q quit
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from rich.console import Console, Group, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from wzp_supervisor import paths
+from wzp_supervisor.client import DaemonNotRunning, HubClient, RequestFailed
+from wzp_supervisor.summary import human_bytes, one_line, state_of
+
+STATE_STYLES = {
+    "running": "green",
+    "idle": "green",
+    "busy": "cyan",
+    "starting": "blue",
+    "waiting_input": "bold yellow",
+    "backoff": "magenta",
+    "fatal": "bold red",
+    "exited": "white",
+    "stopped": "dim",
+    "stopping": "blue",
+}
+HELP = "↑↓ select  r restart  s stop  t start  p peek  a attach  w oldest waiting  q quit"
+REFRESH_EVERY = 2.0  # seconds between status fetches without events (cpu and memory move)
+PEEK_LINES = 12
+
+
+def _since(ts: Any, now: float) -> str:
+    if not isinstance(ts, int | float) or ts <= 0:
+        return "-"
+    secs = int(max(0.0, now - ts))
+    if secs < 60:
+        return f"{secs}s"
+    if secs < 3600:
+        return f"{secs // 60}m{secs % 60:02d}s"
+    return f"{secs // 3600}h{secs % 3600 // 60:02d}m"
+
+
+def _reason(proc: dict[str, Any]) -> str:
+    state = state_of(proc)
+    if proc.get("state") == "running" and proc.get("agent_state"):
+        parts = [proc.get("agent_reason"), proc.get("agent_message")]
+        return ": ".join(str(p) for p in parts if p)
+    if state in ("exited", "fatal", "backoff", "stopped"):
+        return str(proc.get("reason") or "")
+    return ""
+
+
+def _task(proc: dict[str, Any]) -> str:
+    task = proc.get("task")
+    if isinstance(task, dict):
+        return str(task.get("prompt") or task.get("id") or "")[:40]
+    return str(task)[:40] if task else ""
+
+
+class Dashboard:
+    """Model, rendering and key handling; ``run`` adds the terminal and the event thread."""
+
+    def __init__(self, request: Callable[..., dict[str, Any]] | None = None) -> None:
+        self._request = request or self._hub_request
+        self.status: dict[str, Any] = {"processes": [], "workspaces": []}
+        self.selected = 0
+        self.message = ""
+        self.peek_text: str | None = None
+        self.peek_target: str | None = None
+        self.connected = False
+        self.actions: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    # -- data -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _hub_request(kind: str, **fields: Any) -> dict[str, Any]:
+        with HubClient(timeout=None if kind.startswith("process.") else 10.0) as client:
+            return client.request(kind, **fields)
+
+    def refresh(self) -> None:
+        """Fetch ``status`` from the daemon."""
+        try:
+            status = self._request("status")
+        except (DaemonNotRunning, ConnectionError, OSError) as exc:
+            self.connected = False
+            self.message = f"daemon not reachable: {exc}"
+            return
+        with self._lock:
+            self.status = status
+            self.connected = True
+            count = len(self.rows())
+            self.selected = min(self.selected, max(0, count - 1))
+        if self.peek_target is not None:
+            self._load_peek(self.peek_target)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Processes in display order: by workspace, then pane name."""
+        procs = list(self.status.get("processes", []))
+        return sorted(procs, key=lambda p: (str(p.get("workspace")), str(p.get("target"))))
+
+    def selected_target(self) -> str | None:
+        rows = self.rows()
+        if not rows:
+            return None
+        return str(rows[min(self.selected, len(rows) - 1)]["target"])
+
+    # -- rendering --------------------------------------------------------------------------
+
+    def render(self, now: float | None = None) -> RenderableType:
+        """The whole screen as a rich renderable."""
+        now = time.time() if now is None else now
+        rows = self.rows()
+        table = Table(expand=True, box=None, header_style="bold", pad_edge=False)
+        for name, kwargs in (
+            ("", {"width": 1}),
+            ("agent", {"no_wrap": True}),
+            ("state", {"no_wrap": True}),
+            ("since", {"justify": "right"}),
+            ("cpu", {"justify": "right"}),
+            ("mem", {"justify": "right"}),
+            ("restarts", {"justify": "right"}),
+            ("reason", {"ratio": 2, "overflow": "ellipsis", "no_wrap": True}),
+            ("task", {"ratio": 1, "overflow": "ellipsis", "no_wrap": True}),
+        ):
+            table.add_column(name, **kwargs)
+        workspace = None
+        for index, proc in enumerate(rows):
+            if proc.get("workspace") != workspace:
+                workspace = proc.get("workspace")
+                table.add_row("", Text(str(workspace), style="bold underline"))
+            state = state_of(proc)
+            since = proc.get("agent_since") if proc.get("agent_state") else proc.get("since")
+            mark = "▶" if index == self.selected else ""
+            table.add_row(
+                mark,
+                Text(f"  {proc.get('pane')}", style="reverse" if mark else ""),
+                Text(state, style=STATE_STYLES.get(state, "")),
+                _since(since, now),
+                f"{float(proc.get('cpu') or 0):.1f}%",
+                human_bytes(int(proc.get("rss") or 0)),
+                str(proc.get("restarts", 0)),
+                _reason(proc),
+                _task(proc),
+            )
+        daemon = self.status.get("daemon") or {}
+        title = (
+            f"wezterm-parallel · {len(self.status.get('workspaces', []))} workspaces · "
+            f"{len(rows)} agents · daemon pid {daemon.get('pid', '-')}"
+        )
+        header = Text(one_line(rows), style="bold")
+        parts: list[RenderableType] = [header, table]
+        if not rows:
+            parts.append(Text("no agents; create a workspace with `wzp workspace create`"))
+        if self.peek_text is not None:
+            parts.append(Panel(self.peek_text, title=f"peek {self.peek_target}", expand=True))
+        footer = Text(HELP, style="dim")
+        if self.message:
+            footer = Text.assemble((self.message, "bold"), "   ", (HELP, "dim"))
+        parts.append(footer)
+        return Panel(Group(*parts), title=title, border_style="blue")
+
+    # -- keys -------------------------------------------------------------------------------
+
+    def handle_key(self, key: str) -> bool:
+        """Act on one key; False means quit."""
+        rows = self.rows()
+        if key in ("q", "Q", "\x03"):
+            return False
+        if key in ("j", "down") and rows:
+            self.selected = min(self.selected + 1, len(rows) - 1)
+        elif key in ("k", "up") and rows:
+            self.selected = max(self.selected - 1, 0)
+        elif key == "w":
+            self.jump_to_waiting()
+        elif key in ("r", "s", "t"):
+            action = {"r": "restart", "s": "stop", "t": "start"}[key]
+            target = self.selected_target()
+            if target is not None:
+                self.act(action, target)
+        elif key == "p":
+            target = self.selected_target()
+            if self.peek_target == target or target is None:
+                self.peek_target = self.peek_text = None
+            else:
+                self._load_peek(target)
+        return True
+
+    def jump_to_waiting(self) -> None:
+        """Select the agent that has waited longest for input."""
+        waiting = [
+            (float(p.get("agent_since") or p.get("since") or 0), i)
+            for i, p in enumerate(self.rows())
+            if state_of(p) == "waiting_input"
+        ]
+        if not waiting:
+            self.message = "no agent is waiting for input"
+            return
+        self.selected = min(waiting)[1]
+        self.message = f"{self.selected_target()} waits longest"
+
+    def act(self, action: str, target: str) -> threading.Thread:
+        """``process.<action>`` on ``target`` in a thread (a graceful stop may take seconds)."""
+        self.message = f"{action} {target}…"
+
+        def work() -> None:
+            try:
+                self._request(f"process.{action}", target=target)
+                self.message = f"{action} {target}: done"
+            except RequestFailed as exc:
+                self.message = f"{action} {target}: {exc.message}"
+            except (DaemonNotRunning, ConnectionError, OSError) as exc:
+                self.message = f"{action} {target}: {exc}"
+
+        thread = threading.Thread(target=work, name=f"wzp-{action}", daemon=True)
+        thread.start()
+        self.actions = [t for t in self.actions if t.is_alive()] + [thread]
+        return thread
+
+    def _load_peek(self, target: str) -> None:
+        from wzp_supervisor.session.control import SessionError, peek
+
+        workspace, _, pane = target.partition("/")
+        self.peek_target = target
+        try:
+            snapshot = peek(paths.session_socket(workspace, pane), PEEK_LINES)
+            self.peek_text = snapshot.text or "(empty screen)"
+        except SessionError as exc:
+            self.peek_text = f"(no session screen: {exc})"
+        except OSError as exc:
+            self.peek_text = f"(cannot peek: {exc})"
+
+    # -- terminal ---------------------------------------------------------------------------
+
+    def run(self, console: Console | None = None) -> int:
+        """The interactive loop; returns the exit code."""
+        import termios
+        import tty
+
+        from rich.live import Live
+
+        console = console or Console()
+        wake_r, wake_w = os.pipe()
+        stop = threading.Event()
+        events = threading.Thread(
+            target=self._follow_events, args=(wake_w, stop), name="wzp-events", daemon=True
+        )
+        self.refresh()
+        if not self.connected:
+            console.print(f"wzp: {self.message}; run `wzp up`")
+            return 3
+        events.start()
+        fd = sys.stdin.fileno()
+        saved = termios.tcgetattr(fd)
+        try:
+            tty.setcbreak(fd)
+            with Live(self.render(), console=console, screen=True, auto_refresh=False) as live:
+                last_fetch = time.monotonic()
+                while True:
+                    ready, _, _ = select.select([fd, wake_r], [], [], 1.0)
+                    if wake_r in ready:
+                        os.read(wake_r, 4096)
+                        self.refresh()
+                        last_fetch = time.monotonic()
+                    if fd in ready:
+                        key = _read_key(fd)
+                        if key == "a":
+                            target = self.selected_target()
+                            if target is not None:
+                                live.stop()
+                                termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+                                self._attach(target)
+                                tty.setcbreak(fd)
+                                live.start(refresh=True)
+                        elif not self.handle_key(key):
+                            break
+                    if time.monotonic() - last_fetch >= REFRESH_EVERY:
+                        self.refresh()
+                        last_fetch = time.monotonic()
+                    live.update(self.render(), refresh=True)
+        finally:
+            termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+            stop.set()
+            os.close(wake_r)
+            with contextlib.suppress(OSError):
+                os.close(wake_w)
+        return 0
+
+    @staticmethod
+    def _attach(target: str) -> None:
+        subprocess.run([sys.executable, "-m", "wzp_supervisor", "attach", target], check=False)
+
+    def _follow_events(self, wake_w: int, stop: threading.Event) -> None:
+        """Wake the UI for every event; reconnect when the daemon comes back."""
+        while not stop.is_set():
+            try:
+                with HubClient(timeout=None) as client:
+                    client.request("subscribe")
+                    for _event in client.events():
+                        if stop.is_set():
+                            return
+                        os.write(wake_w, b".")
+            except (DaemonNotRunning, ConnectionError, OSError, RequestFailed):
+                pass
+            if stop.is_set():
+                return
+            with contextlib.suppress(OSError):
+                os.write(wake_w, b"!")
+            stop.wait(2.0)
+
+
+def _read_key(fd: int) -> str:
+    """One key press: a character, or ``up``/``down`` for the arrow keys."""
+    data = os.read(fd, 1)
+    if data == b"\x1b":
+        ready, _, _ = select.select([fd], [], [], 0.05)
+        if ready:
+            seq = os.read(fd, 2)
+            return {b"[A": "up", b"[B": "down"}.get(seq, "")
+        return ""
+    return data.decode(errors="replace")
