@@ -187,6 +187,6 @@ def daemon(wzp_env: WzpEnv) -> WzpEnv:
     """A running daemon (via `wzp up`) in isolated dirs; the test writes its config first
     with ``wzp_env.write_config`` or gets the built-in one."""
     if not (wzp_env.config_dir / "config.yaml").exists():
-        wzp_env.write_config("{}\n")
+        wzp_env.write_config("framework:\n  max_workspaces: 8\n")
     wzp_env.wzp("up", check=True)
     return wzp_env

@@ -96,6 +96,9 @@ class CircusBackend:
         arbiter.backend = self
         self.arbiter = arbiter
         await arbiter.start()
+        for endpoint in (self.endpoint, self.pubsub_endpoint):
+            if endpoint.startswith("ipc://"):
+                os.chmod(endpoint[len("ipc://") :], 0o600)
         asyncio.get_running_loop().add_signal_handler(signal.SIGCHLD, self._sigchld)
 
     async def stop(self) -> None:

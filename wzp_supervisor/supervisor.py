@@ -13,7 +13,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -176,9 +176,14 @@ class Supervisor:
             await self._spawn(proc)
         self.on_change()
 
-    async def stop(self, proc: ManagedProcess, kill: bool = False) -> None:
-        """Stop gracefully (SIGTERM to the group, SIGKILL after the timeout); stays down."""
-        proc.desired = "stopped"
+    async def stop(self, proc: ManagedProcess, kill: bool = False, remember: bool = True) -> None:
+        """Stop gracefully (SIGTERM to the group, SIGKILL after the timeout); stays down.
+
+        With ``remember=False`` (daemon shutdown) the desired state is kept, so the next
+        daemon starts the process again.
+        """
+        if remember:
+            proc.desired = "stopped"
         self._cancel_timer(proc)
         pid = proc.pid
         if pid is not None:
@@ -287,15 +292,7 @@ class Supervisor:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def stop_all(self, procs: Iterable[ManagedProcess] | None = None) -> None:
-        """Stop many processes at once (each still gets its graceful timeout)."""
-        targets = list(self.processes.values() if procs is None else procs)
-        await asyncio.gather(*(self.stop(p) for p in targets))
-
     async def shutdown(self) -> None:
         """Stop every process for daemon exit; their desired state is kept for the next start."""
         self.shutting_down = True
-        desired = {p.target: p.desired for p in self.processes.values()}
-        await self.stop_all()
-        for proc in self.processes.values():
-            proc.desired = desired[proc.target]
+        await asyncio.gather(*(self.stop(p, remember=False) for p in self.processes.values()))

@@ -182,7 +182,13 @@ class WorkspaceManager:
             raise ProtocolError(protocol.NOT_FOUND, f"template {record.template!r} is gone")
         wzp = msg.get("wzp") or ["wzp"]
         return {
-            "layout": templates.layout_plan(name, template, Path(record.dir), wzp_argv=tuple(wzp))
+            "layout": templates.layout_plan(
+                name,
+                template,
+                Path(record.dir),
+                wzp_argv=tuple(wzp),
+                default_command=tuple(self.config.processes.command),
+            )
         }
 
     def _describe(self, record: WorkspaceRecord) -> dict[str, Any]:

@@ -115,16 +115,21 @@ def down(timeout: float) -> None:
     pid = int(answer["pid"])
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            click.echo("wzp daemon stopped")
-            return
-        if _ping(timeout=0.5) is None and not paths.pid_file().exists():
+        if not _process_alive(pid):
             click.echo("wzp daemon stopped")
             return
         time.sleep(0.05)
     fail(f"the daemon (pid {pid}) is still stopping after {timeout:g}s")
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting for its parent counts as gone)."""
+    import psutil
+
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
 
 
 @click.command()
@@ -369,7 +374,12 @@ def layout(name: str, as_json: bool, directory: Path | None, config_path: Path |
         template = cfg.templates.get(name)
         if template is None:
             fail(f"no workspace or template named {name!r}")
-        plan = templates.layout_plan(name, template, (directory or Path.cwd()).resolve())
+        plan = templates.layout_plan(
+            name,
+            template,
+            (directory or Path.cwd()).resolve(),
+            default_command=tuple(cfg.processes.command),
+        )
     click.echo(json.dumps(plan, indent=2))
 
 
