@@ -23,6 +23,7 @@ from tests.claude_env import (
     claude_environment,
     seed_claude_home,
     short_tmpdir,
+    wait_until,
 )
 from wzp_supervisor.agents import claude
 
@@ -280,6 +281,19 @@ class Agent:
         )
         self.log: list[str] = []
 
+    def wait_transcript(self, session_id: str, text: str) -> str:
+        """Wait until the session's transcript contains ``text``; return the transcript."""
+        path = claude.transcript_path(session_id, self.cwd, env=self.env)
+        content = ""
+
+        def has_text() -> bool:
+            nonlocal content
+            content = path.read_text() if path.exists() else ""
+            return text in content
+
+        wait_until(has_text, 10, lambda: f"{text!r} not in {path}")
+        return content
+
     def launch(self) -> PtyProgram:
         argv = claude.launch_argv(
             [str(claude_binary())],
@@ -359,6 +373,9 @@ def test_real_cli_hooks_permission_and_resume(model_stub: ModelStub, agent_root:
             ]
             tool_results = model_stub.main_requests()[-1].tool_results()
             assert [r["tool_use_id"] for r in tool_results] == [pre["payload"]["tool_use_id"]]
+            # The CLI appends to the transcript a moment after the Stop hook; a SIGKILL in
+            # between loses the last turn, so wait for it before killing.
+            agent.wait_transcript(sid, "made x")
 
         # Killed without warning: the next start resumes the same conversation.
         seen = len(hub.events())
@@ -372,10 +389,9 @@ def test_real_cli_hooks_permission_and_resume(model_stub: ModelStub, agent_root:
             program.submit("still there?")
             stop = hub.wait_event("Stop", after=seen)
             assert stop["payload"]["last_assistant_message"] == "stub reply: still there?"
-            history = model_stub.main_requests()[-1].body["messages"]
-            assert "hello stub" in json.dumps(history)
+            history = json.dumps(model_stub.main_requests()[-1].body["messages"])
+            assert "stub reply: hello stub" in history
+            assert "made x" in history
+            transcript = agent.wait_transcript(sid, "stub reply: still there?")
+            assert "stub reply: hello stub" in transcript
         assert agent.log == []
-
-        transcript = claude.transcript_path(sid, agent.cwd, env=agent.env).read_text()
-        assert "stub reply: hello stub" in transcript
-        assert "stub reply: still there?" in transcript
