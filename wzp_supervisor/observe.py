@@ -23,7 +23,7 @@ from wzp_supervisor.events import Event
 from wzp_supervisor.metrics import Metrics, MetricsServer, Snapshot
 from wzp_supervisor.notify import Alert, Notifier
 from wzp_supervisor.stats import Sampler, TreeSample
-from wzp_supervisor.status_file import TransitionLog, build_status, encode, write_atomic
+from wzp_supervisor.status_file import TransitionLog, build_status, encode_bounded, write_atomic
 
 if TYPE_CHECKING:
     from wzp_supervisor.daemon import Daemon
@@ -176,7 +176,7 @@ class Observer:
 
     def write_status(self) -> None:
         """Write status.json now (atomically)."""
-        data = encode(self.status_document())
+        data = encode_bounded(self.status_document())
         try:
             write_atomic(paths.status_json(), data)
         except OSError as exc:

@@ -12,7 +12,7 @@ import json
 import os
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,8 @@ MESSAGE_CHARS = 100
 REASON_CHARS = 80
 TASK_CHARS = 60
 TRANSITIONS_KEPT = 20
+# status.json stays under this size (texts are shortened first; see encode_bounded).
+MAX_BYTES = 32_000
 
 
 def _clip(text: Any, limit: int) -> str | None:
@@ -146,8 +148,66 @@ def build_status(
 
 
 def encode(document: Mapping[str, Any]) -> bytes:
-    """Compact JSON (the file stays small: under 32 KB at 100 agents)."""
+    """Compact JSON."""
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _shrink_steps() -> list[Callable[[dict[str, Any]], None]]:
+    def drop_duplicate_messages(doc: dict[str, Any]) -> None:
+        for agent in doc["agents"]:
+            if agent["state"] == "waiting_input":
+                agent["message"] = None  # the waiting list carries it
+
+    def drop_task_prompts(doc: dict[str, Any]) -> None:
+        for agent in doc["agents"]:
+            if agent["task"]:
+                agent["task"]["prompt"] = None
+
+    def clip_texts(doc: dict[str, Any]) -> None:
+        for entry in (*doc["agents"], *doc["waiting"], *doc["transitions"]):
+            entry["reason"] = _clip(entry.get("reason"), 32)
+        for entry in doc["waiting"]:
+            entry["message"] = _clip(entry["message"], 48)
+        for agent in doc["agents"]:
+            agent["message"] = _clip(agent["message"], 48)
+
+    def drop_texts(doc: dict[str, Any]) -> None:
+        for entry in (*doc["agents"], *doc["waiting"]):
+            entry["message"] = None
+            entry["reason"] = _clip(entry.get("reason"), 16)
+        for entry in doc["transitions"]:
+            entry["reason"] = _clip(entry.get("reason"), 16)
+        for agent in doc["agents"]:
+            if agent["state"] == "waiting_input":
+                agent["reason"] = None  # the waiting list carries it
+
+    return [drop_duplicate_messages, drop_task_prompts, clip_texts, drop_texts]
+
+
+def _trim_waiting(doc: dict[str, Any], size: int, limit: int) -> None:
+    """Drop the newest waiting entries until the document fits (oldest first stays true)."""
+    waiting = doc["waiting"]
+    while waiting and size > limit:
+        size -= len(encode(waiting.pop())) + 1
+
+
+def encode_bounded(document: dict[str, Any], limit: int = MAX_BYTES) -> bytes:
+    """Compact JSON within ``limit`` bytes where texts allow: when the document is larger,
+    texts are dropped or shortened step by step (duplicate messages, task prompts, then every
+    reason and message) and ``"clipped": true`` is set; as a last resort the newest entries of
+    ``waiting`` are left out (``totals`` and ``agents`` still count and list them).
+    """
+    data = encode(document)
+    if len(data) <= limit:
+        return data
+    document["clipped"] = True
+    for step in _shrink_steps():
+        step(document)
+        data = encode(document)
+        if len(data) <= limit:
+            return data
+    _trim_waiting(document, len(data), limit)
+    return encode(document)
 
 
 def write_atomic(path: Path, data: bytes) -> None:
