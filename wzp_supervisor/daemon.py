@@ -26,7 +26,9 @@ from wzp_supervisor.events import EventBus
 from wzp_supervisor.hub import HubServer
 from wzp_supervisor.logs import setup_logging
 from wzp_supervisor.protocol import ProtocolError
+from wzp_supervisor.sdnotify import SdNotifier, watchdog_loop
 from wzp_supervisor.state import StateStore
+from wzp_supervisor.summary import one_line
 from wzp_supervisor.supervisor import ManagedProcess, Supervisor, SupervisorError
 from wzp_supervisor.workspaces import WorkspaceManager
 
@@ -95,6 +97,10 @@ class Daemon:
     def __init__(self, config: Config, config_path: Path | None = None) -> None:
         self.config = config
         self.config_path = config_path
+        # Taken from the environment (and removed from it) before any agent is spawned, so
+        # agents do not inherit NOTIFY_SOCKET.
+        self.notifier = SdNotifier.from_env(unset=True)
+        self._watchdog: asyncio.Task[None] | None = None
         self.bus = EventBus()
         self.store = StateStore(paths.state_file(), paths.backups_dir())
         self.started = time.time()
@@ -145,6 +151,9 @@ class Daemon:
         await self.workspaces.restore(state)
         await self.hub.start()
         paths.pid_file().write_text(f"{os.getpid()}\n")
+        self.notifier.ready(status=self.summary())
+        if self.notifier.watchdog_interval():
+            self._watchdog = asyncio.ensure_future(watchdog_loop(self.notifier))
         log.info("daemon ready (pid %s, %d workspaces)", os.getpid(), len(self.workspaces.records))
         self.bus.publish("DaemonStarted", "daemon", pid=os.getpid())
         try:
@@ -154,6 +163,9 @@ class Daemon:
 
     async def shutdown(self) -> None:
         log.info("daemon stopping")
+        self.notifier.stopping()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         self.bus.publish("DaemonStopping", "daemon")
         for extension in reversed(self.extensions):
             stop = getattr(extension, "stop", None)
@@ -191,8 +203,13 @@ class Daemon:
         self._save_pending = True
         asyncio.get_running_loop().call_soon(self.save_now)
 
+    def summary(self) -> str:
+        """The one-line pool summary (systemd STATUS=, the WezTerm bar)."""
+        return one_line(self.process_snapshot())
+
     def save_now(self) -> None:
         self._save_pending = False
+        self.notifier.status(self.summary())
         try:
             self.store.save(self.state_document())
         except OSError:
