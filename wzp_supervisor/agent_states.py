@@ -1,0 +1,297 @@
+"""Agent states from Claude Code hooks: starting → busy ⇄ waiting_input → idle.
+
+A daemon extension (see ``daemon.EXTENSIONS``). Claude Code runs ``wzp hook EVENT`` for each
+hook event and that sends one ``status.update`` message here; supervision events
+(ProcessStarted/Exited/Fatal/Stopped) add ``starting``, ``exited``, ``backoff``, ``fatal`` and
+``stopped``. Every change is published as ``AgentStateChanged {target, state, previous, reason,
+message}`` and shown in process listings (``agent_state``, ``agent_since``, …).
+
+Only panes whose spec says ``agent == "claude"`` get an agent state; other panes show their
+process state (running/exited) only.
+
+The session id of a SessionStart (it changes after ``/clear``) replaces the recorded one and is
+written atomically to ``paths.session_id_file``, which the session holder reads at each start:
+a restart resumes the latest conversation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from wzp_supervisor import paths, protocol
+from wzp_supervisor.agents import claude
+from wzp_supervisor.protocol import ProtocolError
+
+if TYPE_CHECKING:
+    from wzp_supervisor.daemon import Daemon
+
+log = logging.getLogger(__name__)
+
+HookObserver = Callable[[str, str, Mapping[str, Any]], None]
+"""Called with (target, hook event, payload) after each status.update was applied."""
+
+AGENT_STATES = (
+    "starting",
+    "busy",
+    "waiting_input",
+    "idle",
+    "exited",
+    "backoff",
+    "fatal",
+    "stopped",
+)
+"""Every state an agent can be in."""
+
+# Supervision event → agent state.
+_SUPERVISION = {
+    "ProcessStarted": "starting",
+    "ProcessExited": "exited",
+    "ProcessFatal": "fatal",
+    "ProcessStopped": "stopped",
+}
+# Process states (ManagedProcess.state) in which hook events are believed.
+_LIVE = frozenset({"running", "starting"})
+
+
+@dataclass
+class AgentRecord:
+    """What is known about one Claude agent."""
+
+    target: str
+    state: str = "starting"
+    since: float = 0.0
+    reason: str | None = None
+    message: str | None = None
+    session_id: str | None = None
+    last_event: str | None = None
+    last_event_at: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready form (for state.json and listings)."""
+        return {
+            "state": self.state,
+            "since": self.since,
+            "reason": self.reason,
+            "message": self.message,
+            "session_id": self.session_id,
+            "last_event": self.last_event,
+            "last_event_at": self.last_event_at,
+        }
+
+    @classmethod
+    def from_json(cls, target: str, data: Mapping[str, Any]) -> AgentRecord:
+        """A record from its saved form; bad fields fall back to defaults."""
+
+        def text(name: str) -> str | None:
+            value = data.get(name)
+            return value if isinstance(value, str) else None
+
+        def number(name: str) -> float | None:
+            value = data.get(name)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return float(value)
+            return None
+
+        state = text("state")
+        return cls(
+            target=target,
+            state=state if state in AGENT_STATES else "starting",
+            since=number("since") or 0.0,
+            reason=text("reason"),
+            message=text("message"),
+            session_id=text("session_id"),
+            last_event=text("last_event"),
+            last_event_at=number("last_event_at"),
+        )
+
+
+class AgentStates:
+    """Daemon extension: per-agent states from hooks and supervision; the ``status.update``
+    hub type; session ids kept current for resume."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        self.records: dict[str, AgentRecord] = {}
+        self._observers: list[HookObserver] = []
+        daemon.hub.register("status.update", self.handle_update)
+        daemon.hub.register("agent.states", self.handle_states)
+        daemon.bus.add_listener(self._on_event)
+
+    # -- public API for other extensions ----------------------------------------------------
+
+    def add_observer(self, observer: HookObserver) -> None:
+        """Call ``observer(target, event, payload)`` after every applied hook event."""
+        self._observers.append(observer)
+
+    def state_of(self, target: str) -> str | None:
+        """The agent state of ``target`` (None for unknown targets and non-agents)."""
+        record = self.records.get(target)
+        return record.state if record is not None else None
+
+    def is_claude(self, target: str) -> bool:
+        """Whether ``target`` is a supervised Claude agent."""
+        proc = self.daemon.supervisor.processes.get(target)
+        return proc is not None and proc.spec.agent == "claude"
+
+    # -- extension hooks --------------------------------------------------------------------
+
+    async def stop(self) -> None:
+        self.daemon.bus.remove_listener(self._on_event)
+
+    def decorate_processes(self, processes: list[dict[str, Any]]) -> None:
+        """Add agent_state/agent_since/agent_reason/agent_message/session_id/task to agents."""
+        for info in processes:
+            if info.get("kind") != "claude":
+                continue
+            record = self.records.get(str(info.get("target")))
+            proc_state = str(info.get("state"))
+            state: str
+            since: Any
+            reason: str | None
+            message: str | None
+            if record is not None and (proc_state == "running" or record.state == proc_state):
+                state, since = record.state, record.since
+                reason, message = record.reason, record.message
+            elif proc_state == "running":
+                state, since, reason, message = "starting", info.get("since"), None, None
+            else:
+                state, since, reason, message = proc_state, info.get("since"), None, None
+            info["agent_state"] = state
+            info["agent_since"] = since
+            info["agent_reason"] = reason
+            info["agent_message"] = message
+            info["session_id"] = record.session_id if record is not None else None
+            info.setdefault("task", None)
+
+    def state_contribution(self) -> dict[str, Any]:
+        return {"agent_states": {t: r.to_json() for t, r in self.records.items()}}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        saved = state.get("agent_states")
+        if not isinstance(saved, Mapping):
+            return
+        for target, data in saved.items():
+            if isinstance(target, str) and isinstance(data, Mapping):
+                self.records[target] = AgentRecord.from_json(target, data)
+
+    # -- hub --------------------------------------------------------------------------------
+
+    async def handle_update(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """``status.update {agent, event, payload}`` from ``wzp hook``."""
+        target = protocol.field(msg, "agent", str)
+        event = protocol.field(msg, "event", str)
+        payload = protocol.field(msg, "payload", dict, required=False) or {}
+        proc = self.daemon.supervisor.processes.get(target)
+        if proc is None:
+            raise ProtocolError(protocol.NOT_FOUND, f"no supervised process {target!r}")
+        if proc.spec.agent != "claude":
+            return {"ignored": "not a Claude agent"}
+        if proc.state not in _LIVE:
+            return {"ignored": f"process is {proc.state}"}
+        record = self._record(target)
+        record.last_event = event
+        record.last_event_at = time.time()
+        if event == "SessionStart":
+            self._set_session_id(record, payload.get("session_id"))
+        state, reason, message = claude.state_for_event(event, payload)
+        if state is not None:
+            self.set_state(target, state, reason, message)
+        for observer in list(self._observers):
+            try:
+                observer(target, event, payload)
+            except Exception:
+                log.exception("hook observer %r failed on %s %s", observer, target, event)
+        return {"state": record.state}
+
+    async def handle_states(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """``agent.states``: every agent record (debugging and tools)."""
+        del msg
+        return {"agents": {t: r.to_json() for t, r in self.records.items()}}
+
+    # -- state changes ----------------------------------------------------------------------
+
+    def set_state(
+        self, target: str, state: str, reason: str | None = None, message: str | None = None
+    ) -> None:
+        """Move ``target`` to ``state``; publishes AgentStateChanged when anything changed."""
+        record = self._record(target)
+        previous = record.state
+        if previous == state and record.reason == reason and record.message == message:
+            return
+        if previous != state:
+            record.since = time.time()
+        record.state, record.reason, record.message = state, reason, message
+        self.daemon.bus.publish(
+            "AgentStateChanged",
+            "state",
+            target=target,
+            state=state,
+            previous=previous,
+            reason=reason,
+            message=message,
+        )
+
+    def _record(self, target: str) -> AgentRecord:
+        record = self.records.get(target)
+        if record is None:
+            record = AgentRecord(target=target, since=time.time())
+            self.records[target] = record
+        return record
+
+    def _set_session_id(self, record: AgentRecord, value: object) -> None:
+        if not isinstance(value, str):
+            return
+        try:
+            session_id = str(uuid.UUID(value))
+        except ValueError:
+            return
+        if session_id == record.session_id:
+            return
+        record.session_id = session_id
+        workspace, _, pane = record.target.partition("/")
+        try:
+            claude.write_session_id(paths.session_id_file(workspace, pane), session_id)
+        except OSError:
+            log.exception("%s: could not record session id %s", record.target, session_id)
+        self.daemon.schedule_save()
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        """Bus listener: supervision events become agent states. Never raises."""
+        try:
+            name = event.get("event")
+            target = event.get("target")
+            state = _SUPERVISION.get(str(name))
+            if state is None or not isinstance(target, str) or not self.is_claude(target):
+                return
+            if name == "ProcessStarted":
+                record = self._record(target)
+                if record.session_id is None:
+                    workspace, _, pane = target.partition("/")
+                    record.session_id = claude.read_session_id(
+                        paths.session_id_file(workspace, pane)
+                    )
+                self.set_state(target, "starting")
+                return
+            self.set_state(target, state, _text(event.get("reason")))
+            if name == "ProcessExited":
+                # The supervisor decides (restart, backoff, exited) right after publishing.
+                with contextlib.suppress(RuntimeError):
+                    asyncio.get_running_loop().call_soon(self._follow_supervision, target)
+        except Exception:
+            log.exception("agent states: could not handle %r", event.get("event"))
+
+    def _follow_supervision(self, target: str) -> None:
+        proc = self.daemon.supervisor.processes.get(target)
+        if proc is not None and proc.state in ("backoff", "fatal"):
+            self.set_state(target, proc.state, proc.reason or None)
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None

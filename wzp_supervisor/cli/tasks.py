@@ -1,0 +1,283 @@
+"""Task verbs: ``task send|submit|list|show|cancel``, ``broadcast`` and ``events``.
+
+Thin: parse, ask the hub, render. ``task send --wait`` asks with ``task.request {wait}`` and
+then ``task.wait`` until the task ends or ``--timeout`` passes; each request stays within the
+hub's own request timeout, so waits of any length work.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import click
+
+from wzp_supervisor.cli.common import (
+    EXIT_NOT_RUNNING,
+    fail,
+    hub_request,
+    human_duration,
+    print_json,
+    table,
+)
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+
+TASK_COLOURS = {
+    "queued": "starting",
+    "running": "busy",
+    "done": "idle",
+    "failed": "fatal",
+    "cancelled": "stopped",
+}
+
+
+@click.group()
+def task() -> None:
+    """Send prompts to agents and follow them: send, submit, list, show, cancel."""
+
+
+def _ask(kind: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """``hub_request`` without a socket timeout, for requests that carry their own ``timeout``
+    field (which ``hub_request``'s own keyword would swallow)."""
+    from wzp_supervisor.client import DaemonNotRunning, HubClient, RequestFailed
+
+    try:
+        with HubClient(timeout=None) as client:
+            return client.request(kind, **fields)
+    except DaemonNotRunning:
+        fail("the wzp daemon is not running; run `wzp up`", EXIT_NOT_RUNNING)
+    except RequestFailed as exc:
+        fail(exc.message)
+    except (ConnectionError, OSError) as exc:
+        fail(f"lost the connection to the daemon: {exc}")
+
+
+def _wait_until_done(answer: dict[str, Any], timeout: float | None) -> dict[str, Any]:
+    """Ask ``task.wait`` until the task ends; exits 1 when ``timeout`` passes first."""
+    started = time.monotonic()
+    while not answer["done"]:
+        remaining = None if timeout is None else timeout - (time.monotonic() - started)
+        if remaining is not None and remaining <= 0:
+            fail(
+                f"task {answer['task']['id']} is still {answer['task']['state']} after {timeout:g}s"
+            )
+        fields: dict[str, Any] = {"task": answer["task"]["id"]}
+        if remaining is not None:
+            fields["timeout"] = remaining
+        answer = _ask("task.wait", fields)
+    return answer
+
+
+def _print_outcome(answer: dict[str, Any], as_json: bool) -> None:
+    info = answer["task"]
+    if as_json:
+        print_json(answer)
+    elif info["state"] == "done":
+        click.echo(info.get("result") or "")
+    if info["state"] == "failed":
+        fail(f"task {info['id']} failed: {info.get('error') or 'unknown reason'}")
+    if info["state"] == "cancelled":
+        fail(f"task {info['id']} was cancelled")
+
+
+@task.command(name="send")
+@click.argument("target")
+@click.argument("prompt")
+@click.option("--wait", is_flag=True, help="Wait for the agent's answer and print it.")
+@click.option("--timeout", type=float, default=None, help="Give up waiting after S seconds.")
+@click.option("--priority", type=int, default=0, show_default=True, help="Higher runs first.")
+@json_option
+def task_send(
+    target: str, prompt: str, wait: bool, timeout: float | None, priority: int, as_json: bool
+) -> None:
+    """Type PROMPT into agent TARGET (ws/pane) when it is idle; --wait prints the answer."""
+    fields: dict[str, Any] = {"target": target, "prompt": prompt, "priority": priority}
+    if wait:
+        fields["wait"] = True
+        if timeout is not None:
+            fields["timeout"] = timeout
+    answer = _ask("task.request", fields)
+    if not wait:
+        if as_json:
+            print_json(answer)
+        else:
+            click.echo(f"task {answer['task']['id']} {answer['task']['state']} for {target}")
+        return
+    _print_outcome(_wait_until_done(answer, timeout), as_json)
+
+
+@task.command(name="submit")
+@click.argument("prompt")
+@click.option("--workspace", "-w", help="Only agents of this workspace (default: any agent).")
+@click.option("--priority", type=int, default=0, show_default=True, help="Higher runs first.")
+@click.option("--wait", is_flag=True, help="Wait for the answer and print it.")
+@click.option("--timeout", type=float, default=None, help="Give up waiting after S seconds.")
+@json_option
+def task_submit(
+    prompt: str,
+    workspace: str | None,
+    priority: int,
+    wait: bool,
+    timeout: float | None,
+    as_json: bool,
+) -> None:
+    """Queue PROMPT for the next idle agent (FIFO within a priority)."""
+    fields: dict[str, Any] = {"prompt": prompt, "priority": priority}
+    if workspace:
+        fields["workspace"] = workspace
+    answer = _ask("task.submit", fields)
+    if wait:
+        _print_outcome(_wait_until_done(answer, timeout), as_json)
+    elif as_json:
+        print_json(answer)
+    else:
+        click.echo(f"task {answer['task']['id']} queued")
+
+
+def _where(info: dict[str, Any]) -> str:
+    if info.get("agent"):
+        return str(info["agent"])
+    if info.get("target"):
+        return str(info["target"])
+    return f"{info['workspace']}/*" if info.get("workspace") else "*"
+
+
+def _one_line(text: str | None, width: int = 60) -> str:
+    flat = " ".join((text or "").split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+@task.command(name="list")
+@click.option("--state", help="Only tasks in this state (queued, running, done, …).")
+@json_option
+def task_list(state: str | None, as_json: bool) -> None:
+    """Tasks, oldest first."""
+    fields: dict[str, Any] = {"state": state} if state else {}
+    answer = hub_request("task.list", **fields)
+    if as_json:
+        print_json(answer)
+        return
+    tasks = answer["tasks"]
+    if not tasks:
+        click.echo("no tasks")
+        return
+    now = time.time()
+    rows = [
+        [
+            t["id"],
+            t["state"],
+            _where(t),
+            str(t["priority"]),
+            human_duration(now - t["created"]),
+            _one_line(t["prompt"]),
+        ]
+        for t in tasks
+    ]
+    states = [TASK_COLOURS.get(t["state"], t["state"]) for t in tasks]
+    click.echo(table(rows, ["id", "state", "agent", "prio", "age", "prompt"], states))
+
+
+@task.command(name="show")
+@click.argument("task_id")
+@json_option
+def task_show(task_id: str, as_json: bool) -> None:
+    """Everything about task TASK_ID, with its result."""
+    info = hub_request("task.show", task=task_id)["task"]
+    if as_json:
+        print_json({"task": info})
+        return
+    for key in ("id", "state", "kind", "agent", "target", "workspace", "priority", "attempts"):
+        if info.get(key) is not None:
+            click.echo(f"{key + ':':10} {info[key]}")
+    for key in ("created", "started", "finished"):
+        if info.get(key):
+            click.echo(f"{key + ':':10} {time.strftime('%H:%M:%S', time.localtime(info[key]))}")
+    if info.get("error"):
+        click.echo(f"{'error:':10} {info['error']}")
+    click.echo(f"prompt:\n{info['prompt']}")
+    if info.get("result") is not None:
+        click.echo(f"result:\n{info['result']}")
+
+
+@task.command(name="cancel")
+@click.argument("task_id")
+def task_cancel(task_id: str) -> None:
+    """Cancel task TASK_ID (a running one is let go; its result is dropped)."""
+    answer = hub_request("task.cancel", task=task_id)
+    click.echo(f"task {answer['task']['id']} cancelled (was {answer['was']})")
+
+
+@click.command()
+@click.argument("text")
+@click.option("--workspace", "-w", help="Only agents of this workspace.")
+@json_option
+def broadcast(text: str, workspace: str | None, as_json: bool) -> None:
+    """Send TEXT to every agent: at once to idle ones, queued for busy ones."""
+    fields: dict[str, Any] = {"text": text}
+    if workspace:
+        fields["workspace"] = workspace
+    answer = hub_request("broadcast", **fields)
+    if as_json:
+        print_json(answer)
+        return
+    if not answer["tasks"]:
+        click.echo("no agents to send to")
+        return
+    if answer["delivered"]:
+        click.echo(f"sent to {', '.join(answer['delivered'])}")
+    if answer["queued"]:
+        click.echo(f"queued for {', '.join(answer['queued'])} (busy)")
+
+
+def _render_event(event: dict[str, Any]) -> str:
+    stamp = time.strftime("%H:%M:%S", time.localtime(float(event.get("ts", 0))))
+    skip = {"seq", "ts", "event", "topic"}
+    rest = " ".join(
+        f"{k}={v if isinstance(v, str) else json.dumps(v)}"
+        for k, v in event.items()
+        if k not in skip and v is not None
+    )
+    return f"{stamp} {event.get('event')} {rest}".rstrip()
+
+
+@click.command()
+@click.option("--follow", "-f", is_flag=True, help="Keep streaming new events.")
+@click.option("--limit", type=int, default=100, show_default=True, help="Recent events shown.")
+@click.option("--topic", "topics", multiple=True, help="Only these topics or event names.")
+@json_option
+def events(follow: bool, limit: int, topics: tuple[str, ...], as_json: bool) -> None:
+    """Workspace, process, state and task events (JSON lines with --json)."""
+
+    def show(event: dict[str, Any]) -> None:
+        if topics and event.get("event") not in topics and event.get("topic") not in topics:
+            return
+        click.echo(json.dumps(event, sort_keys=True) if as_json else _render_event(event))
+
+    if not follow:
+        for event in hub_request("events.recent", limit=limit)["events"]:
+            show(event)
+        return
+    from wzp_supervisor.client import DaemonNotRunning, HubClient, RequestFailed
+
+    try:
+        with HubClient(timeout=None) as client:
+            fields: dict[str, Any] = {"topics": list(topics)} if topics else {}
+            client.request("subscribe", **fields)
+            for event in client.events():
+                show(event)
+    except DaemonNotRunning:
+        fail("the wzp daemon is not running; run `wzp up`", EXIT_NOT_RUNNING)
+    except RequestFailed as exc:
+        fail(exc.message)
+    except KeyboardInterrupt:
+        return
+    fail("the daemon closed the event stream")
+
+
+def register(group: click.Group) -> None:
+    """Add the task verbs, broadcast and events to the root group."""
+    group.add_command(task)
+    group.add_command(broadcast)
+    group.add_command(events)
