@@ -92,10 +92,33 @@ def runtime_dir(create: bool = True) -> Path:
     would let another user drive agents that run as us.
     """
     path = runtime_base()
+    check_parent_dir(path.parent)
     if create:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
     check_private_dir(path)
     return path
+
+
+def check_parent_dir(path: Path) -> None:
+    """Refuse a parent of the runtime dir that other users could rename our dir in.
+
+    The parent must belong to us or to root, and must not be writable by group or others
+    unless it is sticky (like /tmp), else someone else could swap the runtime dir for theirs.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return
+    if st.st_uid not in (0, os.getuid()):
+        raise RuntimeDirError(
+            f"{path} is owned by uid {st.st_uid}, not by you (uid {os.getuid()}) or root; "
+            "refusing to keep the runtime dir there (set XDG_RUNTIME_DIR to a private dir)"
+        )
+    if st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX:
+        raise RuntimeDirError(
+            f"{path} has mode {stat.S_IMODE(st.st_mode):04o}: other users could replace the "
+            "runtime dir in it; make it 0700 or sticky, or set XDG_RUNTIME_DIR to a private dir"
+        )
 
 
 def check_private_dir(path: Path) -> None:
@@ -108,7 +131,8 @@ def check_private_dir(path: Path) -> None:
         raise RuntimeDirError(f"{path} is not a directory (refusing a symlink or file)")
     if st.st_uid != os.getuid():
         raise RuntimeDirError(
-            f"{path} is owned by uid {st.st_uid}, not by you (uid {os.getuid()}); refusing to use it"
+            f"{path} is owned by uid {st.st_uid}, not by you (uid {os.getuid()}); "
+            "refusing to use it"
         )
     if st.st_mode & 0o077:
         raise RuntimeDirError(
