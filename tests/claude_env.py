@@ -58,8 +58,13 @@ QUIET_ENV: Mapping[str, str] = {
     "DISABLE_TELEMETRY": "1",
     "DISABLE_ERROR_REPORTING": "1",
     "CLAUDE_CODE_DISABLE_FEEDBACK_SURVEY": "1",
+    "DISABLE_INSTALLATION_CHECKS": "1",
+    "CLAUDE_CODE_DISABLE_OFFICIAL_MARKETPLACE_AUTOINSTALL": "1",
+    "CLAUDE_CODE_IDE_SKIP_AUTO_INSTALL": "1",
 }
-"""Switches (all read by CLI 2.1.x) that keep it from calling home."""
+"""Switches read by CLI 2.1.x that keep it from calling home. With all of them (checked with
+strace) the interactive CLI makes no DNS lookup and connects only to ``ANTHROPIC_BASE_URL``;
+without the last three it still looks up downloads.claude.ai and github.com."""
 
 
 def claude_binary() -> Path:
