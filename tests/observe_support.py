@@ -18,7 +18,7 @@ POSITIONS = ("top_left", "top_right", "bottom_left", "bottom_right")
 
 def pane_yaml(name: str, position: str, argv: list[str], **opts: object) -> str:
     lines = [
-        f"        - name: {name}",
+        f"        - name: {json.dumps(name)}",
         f"          position: {position}",
         f"          command: {json.dumps(argv)}",
     ]
