@@ -18,15 +18,27 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 import pytest
 
+from tests.claude_env import (
+    PROMPT_READY,
+    QUIET_ENV,
+    claude_binary,
+    claude_environment,
+    seed_claude_home,
+)
 from tests.conftest import WzpEnv
 from wzp_supervisor import hub, paths, protocol, watchers
 from wzp_supervisor.events import EventBus
 from wzp_supervisor.templates import PaneSpec
+
+if TYPE_CHECKING:
+    from tests.model_stub import ModelStub
+
+pytest_plugins = ["tests.model_stub"]
 
 PY = sys.executable
 MINIMAL = "framework:\n  log_level: info\n"
@@ -380,17 +392,70 @@ workspaces:
             assert MARKER not in " ".join(proc.cmdline())
 
     wzp_env.wzp("down", check=True)  # final state save, logs flushed
+    scanned = scan_for(wzp_env, [MARKER])
+    scan_for(wzp_env, [LITERAL], skip=(wzp_env.config_dir / "config.yaml",))
+    assert scanned >= 4  # state, daemon log, pane logs, config at least
+
+
+def scan_for(env: WzpEnv, needles: list[str], skip: tuple[Path, ...] = ()) -> int:
+    """Assert no file under the XDG dirs holds any of ``needles``; returns the files read."""
     scanned = 0
-    config_file = wzp_env.config_dir / "config.yaml"
     for base in ("c", "s", "r"):
-        for path in (wzp_env.root / base).rglob("*"):
-            if path.is_file() and not path.is_symlink():
+        for path in (env.root / base).rglob("*"):
+            if path.is_file() and not path.is_symlink() and path not in skip:
                 data = path.read_bytes()
                 scanned += 1
-                assert MARKER.encode() not in data, f"the API key leaked into {path}"
-                if path != config_file:
-                    assert LITERAL.encode() not in data, f"a literal secret leaked into {path}"
-    assert scanned >= 4  # state, daemon log, pane logs, config at least
+                for needle in needles:
+                    assert needle.encode() not in data, f"{needle[:12]}… leaked into {path}"
+    return scanned
+
+
+def test_a_real_claude_run_keeps_the_key_out_of_every_file(
+    wzp_env: WzpEnv, model_stub: ModelStub
+) -> None:
+    """The real Claude Code CLI under the daemon, with the key passed by name: it talks to the
+    model stub with the key, and neither the full key nor its tail lands in any XDG file."""
+    home = wzp_env.root / "home"
+    seed_claude_home(home, wzp_env.work, api_key=MARKER)
+    agent_env = claude_environment(home, model_stub.url, api_key=MARKER)
+    names = sorted({*QUIET_ENV, "ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY"})
+    wzp_env.write_config(
+        f"""
+framework:
+  log_level: debug
+processes:
+  claude_code:
+    command: [{json.dumps(str(claude_binary()))}]
+    env_passthrough: {json.dumps(names)}
+workspaces:
+  default_template: t
+  templates:
+    t:
+      layout: single
+      panes:
+        - name: agent
+          position: main
+"""
+    )
+    daemon_env = {**agent_env, "PATH": agent_env["PATH"] + os.pathsep + wzp_env.env["PATH"]}
+    wzp_env.wzp("up", check=True, extra_env=daemon_env)
+    wzp_env.wzp("workspace", "create", "demo", "--dir", str(wzp_env.work), check=True)
+
+    def screen() -> str:
+        return wzp_env.wzp("peek", "demo/agent").stdout
+
+    wzp_env.wait_for(lambda: PROMPT_READY in screen(), timeout=60, what="the Claude prompt")
+    model_stub.reply_text("the stub answers politely")
+    wzp_env.wzp("send", "demo/agent", "hello from the security test", check=True)
+    wzp_env.wait_for(lambda: "hello from the security test" in screen(), what="the typed text")
+    wzp_env.wzp("send", "demo/agent", "", "--enter", check=True)
+    wzp_env.wait_for(lambda: "the stub answers politely" in screen(), timeout=60, what="reply")
+    sent = model_stub.main_requests()
+    headers = {k.lower(): v for k, v in sent[-1].headers.items()} if sent else {}
+    assert headers.get("x-api-key") == MARKER  # the agent had the key
+
+    wzp_env.wzp("down", check=True)
+    assert scan_for(wzp_env, [MARKER, MARKER[-20:]]) >= 4
 
 
 def test_config_show_masks_literal_secrets(wzp_env: WzpEnv) -> None:
