@@ -16,6 +16,12 @@ def main() -> None:
         from wzp_supervisor import hookfast
 
         sys.exit(hookfast.main(argv[1:]))
+    if argv[:1] in (["status"], ["list"]):
+        from wzp_supervisor import fastpath
+
+        code = fastpath.run(argv)
+        if code is not None:
+            sys.exit(code)
     from wzp_supervisor.cli import main as cli_main
 
     cli_main()

@@ -24,6 +24,7 @@ from wzp_supervisor.cli.common import (
     table,
 )
 from wzp_supervisor.client import DaemonNotRunning, HubClient
+from wzp_supervisor.render import display_state, filter_target, render_processes
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 config_option = click.option(
@@ -147,45 +148,6 @@ def ping() -> None:
 # -- views --------------------------------------------------------------------------------
 
 
-def _display_state(proc: dict[str, Any]) -> str:
-    if proc["state"] == "running" and proc.get("agent_state"):
-        return str(proc["agent_state"])
-    return str(proc["state"])
-
-
-def _info(proc: dict[str, Any]) -> str:
-    state = proc["state"]
-    if state == "backoff" and proc.get("next_try"):
-        wait = max(0.0, proc["next_try"] - time.time())
-        return f"next try in {wait:.0f}s (attempt {proc.get('attempt', 0)}): {proc['reason']}"
-    if state in ("exited", "fatal", "stopped") and proc.get("reason"):
-        return str(proc["reason"])
-    if proc.get("agent_reason"):
-        return f"{proc['agent_reason']}: {proc.get('agent_message') or ''}".strip(": ")
-    return ""
-
-
-def render_processes(processes: list[dict[str, Any]]) -> str:
-    rows = []
-    states = []
-    for proc in processes:
-        state = _display_state(proc)
-        since = human_duration(time.time() - proc["since"]) if proc.get("since") else "-"
-        rows.append(
-            [
-                proc["target"],
-                state,
-                str(proc["pid"] or "-"),
-                human_duration(proc.get("uptime")),
-                str(proc["restarts"]),
-                since,
-                _info(proc),
-            ]
-        )
-        states.append(state)
-    return table(rows, ["target", "state", "pid", "uptime", "restarts", "since", "info"], states)
-
-
 @click.command()
 @json_option
 @click.option(
@@ -199,11 +161,9 @@ def render_processes(processes: list[dict[str, Any]]) -> str:
 def status(as_json: bool, fmt: str, target: str | None) -> None:
     """Every supervised process with state, pid, uptime and restarts (like circusctl status)."""
     answer = hub_request("status")
-    processes = answer["processes"]
-    if target and target != "all":
-        processes = [p for p in processes if p["target"] == target or p["workspace"] == target]
-        if not processes:
-            fail(f"no workspace or process named {target!r}")
+    processes = filter_target(answer["processes"], target)
+    if target and target != "all" and not processes:
+        fail(f"no workspace or process named {target!r}")
     if as_json:
         print_json(
             {"daemon": answer["daemon"], "workspaces": answer["workspaces"], "processes": processes}
@@ -229,7 +189,7 @@ def list_processes(as_json: bool) -> None:
         print_json({"processes": processes})
         return
     for proc in processes:
-        click.echo(f"{proc['target']}\t{_display_state(proc)}")
+        click.echo(f"{proc['target']}\t{display_state(proc)}")
 
 
 def _control(action: str, doc: str) -> click.Command:

@@ -1,0 +1,117 @@
+"""Text rendering of process listings: aligned tables, state colours, durations.
+
+Standard library only: `wzp status` renders through here on its fast path, without click.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+_ANSI = {"green": 32, "cyan": 36, "blue": 34, "yellow": 33, "magenta": 35, "red": 31, "white": 37}
+STATE_COLOURS = {
+    "running": "green",
+    "idle": "green",
+    "busy": "cyan",
+    "starting": "blue",
+    "waiting_input": "yellow",
+    "backoff": "magenta",
+    "fatal": "red",
+    "exited": "white",
+    "stopped": "white",
+    "stopping": "blue",
+}
+
+
+def use_colour() -> bool:
+    """Colour only on a terminal, and never with NO_COLOR set."""
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
+def paint(text: str, state: str, colour: bool | None = None) -> str:
+    """``text`` in the colour of ``state`` (when ``colour``, default: stdout is a terminal)."""
+    if not (use_colour() if colour is None else colour):
+        return text
+    code = _ANSI[STATE_COLOURS.get(state, "white")]
+    bold = "1;" if state == "fatal" else ""
+    return f"\033[{bold}{code}m{text}\033[0m"
+
+
+def human_duration(seconds: float | None) -> str:
+    """``3s``, ``4m12s``, ``2h05m``, ``3d04h`` (``-`` for None)."""
+    if seconds is None:
+        return "-"
+    secs = int(max(0, seconds))
+    if secs < 60:
+        return f"{secs}s"
+    if secs < 3600:
+        return f"{secs // 60}m{secs % 60:02d}s"
+    if secs < 86400:
+        return f"{secs // 3600}h{secs % 3600 // 60:02d}m"
+    return f"{secs // 86400}d{secs % 86400 // 3600:02d}h"
+
+
+def table(rows: list[list[str]], header: list[str], states: list[str] | None = None) -> str:
+    """Aligned columns; the second column is coloured by ``states`` when given."""
+    widths = [len(h) for h in header]
+    for row in rows:
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+    lines = ["  ".join(h.upper().ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
+    for i, row in enumerate(rows):
+        cells = [c.ljust(w) for c, w in zip(row, widths, strict=True)]
+        if states is not None and len(cells) > 1:
+            cells[1] = paint(cells[1], states[i])
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def display_state(proc: Mapping[str, Any]) -> str:
+    """The agent state while the process runs, else the process state."""
+    if proc["state"] == "running" and proc.get("agent_state"):
+        return str(proc["agent_state"])
+    return str(proc["state"])
+
+
+def info(proc: Mapping[str, Any]) -> str:
+    """The INFO column: next try, exit reason, or what the agent waits for."""
+    state = proc["state"]
+    if state == "backoff" and proc.get("next_try"):
+        wait = max(0.0, proc["next_try"] - time.time())
+        return f"next try in {wait:.0f}s (attempt {proc.get('attempt', 0)}): {proc['reason']}"
+    if state in ("exited", "fatal", "stopped") and proc.get("reason"):
+        return str(proc["reason"])
+    if proc.get("agent_reason"):
+        return f"{proc['agent_reason']}: {proc.get('agent_message') or ''}".strip(": ")
+    return ""
+
+
+def render_processes(processes: Sequence[Mapping[str, Any]]) -> str:
+    """The `wzp status` table."""
+    rows = []
+    states = []
+    for proc in processes:
+        state = display_state(proc)
+        since = human_duration(time.time() - proc["since"]) if proc.get("since") else "-"
+        rows.append(
+            [
+                proc["target"],
+                state,
+                str(proc["pid"] or "-"),
+                human_duration(proc.get("uptime")),
+                str(proc["restarts"]),
+                since,
+                info(proc),
+            ]
+        )
+        states.append(state)
+    return table(rows, ["target", "state", "pid", "uptime", "restarts", "since", "info"], states)
+
+
+def filter_target(processes: list[dict[str, Any]], target: str | None) -> list[dict[str, Any]]:
+    """Processes named by ``target`` (``all``/None: every one)."""
+    if not target or target == "all":
+        return processes
+    return [p for p in processes if p["target"] == target or p["workspace"] == target]
