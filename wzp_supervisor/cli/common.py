@@ -13,6 +13,7 @@ from wzp_supervisor.client import DaemonNotRunning, HubClient, RequestFailed
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_NOT_RUNNING = 3
+ENVELOPE = ("v", "id", "ok")  # protocol fields, not part of a command's answer
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
@@ -25,7 +26,8 @@ def hub_request(kind: str, timeout: float | None = 60.0, **fields: Any) -> dict[
     """One request to the daemon; exits 3 when it is not running, 1 on an error reply."""
     try:
         with HubClient(timeout=timeout) as client:
-            return client.request(kind, **fields)
+            reply = client.request(kind, **fields)
+        return {k: v for k, v in reply.items() if k not in ENVELOPE}
     except DaemonNotRunning:
         fail("the wzp daemon is not running; run `wzp up`", EXIT_NOT_RUNNING)
     except RequestFailed as exc:
