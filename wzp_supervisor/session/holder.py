@@ -647,9 +647,10 @@ def main(args: Sequence[str] | None = None) -> NoReturn:
         message = f"wzp holder {opts.target}: {exc}"
         holder.note(message)
         print(message, file=sys.stderr)
-        if holder.listener is not None:
+        listening = holder.listener is not None  # so the program itself could not start
+        if listening:
             holder.remove_socket()
-        sys.exit(127 if holder.listener is not None else 1)
+        sys.exit(127 if listening else 1)
     exit_like(holder.run())
 
 
