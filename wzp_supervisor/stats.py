@@ -90,12 +90,14 @@ class Sampler:
         self._procs: dict[int, _Proc] = {}
         self._trees: dict[str, _Tree] = {}
         self._open_fds = 0
+        self._child_map: dict[int, list[int]] | None = None  # psutil: one scan per sample
 
     # -- public -----------------------------------------------------------------------------
 
     def sample(self, roots: Mapping[str, int | None]) -> dict[str, TreeSample]:
         """One sample of each named root pid's tree (a None root gives an empty sample)."""
         now = self.clock()
+        self._child_map = None
         out: dict[str, TreeSample] = {}
         seen: set[int] = set()
         for key, root in roots.items():
@@ -104,9 +106,12 @@ class Sampler:
                 out[key] = TreeSample(0.0, 0, 0)
                 continue
             tree = self._trees.get(key)
-            if tree is None or tree.root != root or tree.age >= self.discover_every:
-                tree = _Tree(root, self._discover(root))
+            if tree is None or tree.root != root:
+                # Staggered: trees started together are not all rediscovered in one sample.
+                tree = _Tree(root, self._discover(root), age=len(self._trees) % self.discover_every)
                 self._trees[key] = tree
+            elif tree.age >= self.discover_every:
+                tree.members, tree.age = self._discover(root), 0
             tree.age += 1
             cpu = 0.0
             rss = 0
@@ -230,23 +235,28 @@ class Sampler:
 
     def _discover(self, root: int) -> list[int]:
         """The root and all its descendants (root first)."""
-        if not self.use_proc:
-            try:
-                handle = psutil.Process(root)
-                return [root, *(c.pid for c in handle.children(recursive=True))]
-            except psutil.Error:
-                return [root]
+        children = self._children if self.use_proc else self._children_psutil
         found = [root]
         queue = [root]
         seen = {root}
         while queue:
             pid = queue.pop()
-            for child in self._children(pid):
+            for child in children(pid):
                 if child not in seen:
                     seen.add(child)
                     found.append(child)
                     queue.append(child)
         return found
+
+    def _children_psutil(self, pid: int) -> list[int]:
+        """Children from one parent map built per sample (not a process scan per root)."""
+        if self._child_map is None:
+            self._child_map = {}
+            for proc in psutil.process_iter(["ppid"]):
+                ppid = proc.info.get("ppid")
+                if isinstance(ppid, int):
+                    self._child_map.setdefault(ppid, []).append(proc.pid)
+        return self._child_map.get(pid, [])
 
     @staticmethod
     def _children(pid: int) -> list[int]:
