@@ -116,10 +116,16 @@ def test_counters_follow_events() -> None:
     metrics.on_event({"event": "Error", "reason": "x"})
     metrics.on_event({"event": "TaskCompleted", "duration": 12.5})
     metrics.on_event({"event": "TaskCompleted", "duration": "bad"})
+    metrics.on_event({"event": "TaskStarted", "task": "t1", "ts": 100.0})
+    metrics.on_event({"event": "TaskCompleted", "task": "t1", "ts": 103.0})
+    metrics.on_event({"event": "TaskStarted", "task": "t2", "ts": 100.0})
+    metrics.on_event({"event": "TaskFailed", "task": "t2", "ts": 101.0})
+    metrics.on_event({"event": "TaskCompleted", "task": "t2", "ts": 200.0})  # not started now
     metrics.on_event({"event": "ProcessStarted"})
     found = samples(metrics.text())
     assert value(found, "errors_total") == 1
-    assert value(found, "task_duration_seconds_count") == 1
-    assert value(found, "task_duration_seconds_sum") == 12.5
-    assert value(found, "task_duration_seconds_bucket", le="15.0") == 1
-    assert value(found, "task_duration_seconds_bucket", le="5.0") == 0
+    assert value(found, "task_duration_seconds_count") == 2
+    assert value(found, "task_duration_seconds_sum") == 15.5
+    assert value(found, "task_duration_seconds_bucket", le="15.0") == 2
+    assert value(found, "task_duration_seconds_bucket", le="5.0") == 1
+    assert value(found, "task_duration_seconds_bucket", le="1.0") == 0

@@ -98,16 +98,31 @@ class Metrics:
         self.registry.register(self.task_duration)
         self.registry.register(PoolCollector(source))
         ProcessCollector(namespace="wzp_daemon", registry=self.registry)
+        self._task_started: dict[str, float] = {}
 
     def on_event(self, event: Mapping[str, Any]) -> None:
-        """Count ``Error`` events and time ``TaskCompleted`` ones (bus listener)."""
+        """Count ``Error`` events and time completed tasks (bus listener).
+
+        A task's duration is the event's ``duration`` when it has one, else the time from its
+        ``TaskStarted`` event to its ``TaskCompleted`` event.
+        """
         name = event.get("event")
+        task = event.get("task")
         if name == "Error":
             self.errors.inc()
+        elif name == "TaskStarted" and isinstance(task, str):
+            if len(self._task_started) >= 10_000:  # tasks that never finish: forget the oldest
+                self._task_started.pop(next(iter(self._task_started)))
+            self._task_started[task] = float(event.get("ts") or 0.0)
         elif name == "TaskCompleted":
+            started = self._task_started.pop(task, None) if isinstance(task, str) else None
             duration = event.get("duration")
+            if not isinstance(duration, int | float) and started and event.get("ts"):
+                duration = float(event["ts"]) - started
             if isinstance(duration, int | float) and duration >= 0:
                 self.task_duration.observe(float(duration))
+        elif name in ("TaskFailed", "TaskCancelled", "TaskRequeued") and isinstance(task, str):
+            self._task_started.pop(task, None)
 
     def text(self) -> str:
         """The Prometheus text exposition of everything."""

@@ -197,6 +197,8 @@ class Observer:
             state = event.get("state")
         elif name in PROCESS_EVENT_STATES:
             state = PROCESS_EVENT_STATES[name]
+        if name == "WorkspaceDeleted" and isinstance(event.get("workspace"), str):
+            self.transitions.forget_workspace(event["workspace"])
         if isinstance(target, str) and isinstance(state, str):
             entry = self.transitions.observe(target, state, event.get("reason"), event.get("ts"))
             if entry is not None:

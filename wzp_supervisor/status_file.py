@@ -263,9 +263,11 @@ class TransitionLog:
         self.entries.append(entry)
         return entry
 
-    def forget(self, target: str) -> None:
-        """An agent that is gone (its workspace deleted)."""
-        self._current.pop(target, None)
+    def forget_workspace(self, workspace: str) -> None:
+        """Agents that are gone with their workspace."""
+        prefix = f"{workspace}/"
+        for target in [t for t in self._current if t.startswith(prefix)]:
+            del self._current[target]
 
     def to_list(self) -> list[dict[str, Any]]:
         return list(self.entries)
