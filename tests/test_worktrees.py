@@ -234,3 +234,32 @@ def test_relocate_keeps_the_place_below_the_top(cwd: str, top: str, expected: st
 
 def test_branch_name() -> None:
     assert branch_name("ws", "agent-1") == "wzp/ws/agent-1"
+
+
+def test_a_failed_create_undoes_the_worktrees_it_made(wzp_env: WzpEnv) -> None:
+    repo = make_repo(wzp_env.root / "repo")
+    stray = wzp_env.state_dir / "worktrees" / "demo" / "a2"
+    stray.mkdir(parents=True)
+    (stray / "mine.txt").write_text("not a worktree\n")
+    wzp_env.write_config(config())
+    wzp_env.wzp("up", check=True)
+    result = wzp_env.wzp("workspace", "create", "demo", "--dir", str(repo))
+    assert result.returncode == 1
+    assert f"{stray} exists and is not the worktree of wzp/demo/a2" in result.stderr
+    assert worktrees_of(repo) == [str(repo)]  # a1's worktree was removed again
+    assert (stray / "mine.txt").read_text() == "not a worktree\n"  # and the stray one kept
+    assert wzp_env.status()["workspaces"] == []
+
+
+def test_a_worktree_removed_while_the_daemon_was_down_comes_back(wzp_env: WzpEnv) -> None:
+    repo = make_repo(wzp_env.root / "repo")
+    wzp_env.write_config(config())
+    wzp_env.wzp("up", check=True)
+    wzp_env.wzp("workspace", "create", "demo", "--dir", str(repo), check=True)
+    tree = wzp_env.state_dir / "worktrees" / "demo" / "a1"
+    wzp_env.wzp("down", check=True)
+    git(repo, "worktree", "remove", "--force", str(tree))
+    assert not tree.exists()
+    wzp_env.wzp("up", check=True)
+    assert agent_cwd(wzp_env, "demo/a1") == str(tree)
+    assert git(tree, "rev-parse", "--abbrev-ref", "HEAD").strip() == "wzp/demo/a1"

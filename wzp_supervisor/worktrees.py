@@ -168,18 +168,19 @@ class Worktree:
         )
 
 
-def create_worktree(top: Path, workspace: str, pane: str) -> Worktree:
+def create_worktree(top: Path, workspace: str, pane: str) -> tuple[Worktree, bool]:
     """Create (or adopt) the worktree of ``workspace/pane`` from the repository at ``top``.
 
     A branch kept from an earlier workspace of the same name is checked out again, with its
-    merge base with HEAD as the diff base; a worktree already in place for the branch is adopted.
+    merge base with HEAD as the diff base; a worktree already in place for the branch (left by
+    a create that failed half-way) is adopted. The flag says whether it was created now.
     """
     branch = branch_name(workspace, pane)
     path = worktree_path(workspace, pane)
     head = head_commit(top)
     if is_worktree_of(path, branch):
         base = git(["merge-base", head, branch], top).stdout.strip()
-        return Worktree(workspace, pane, os.fspath(top), os.fspath(path), branch, base)
+        return Worktree(workspace, pane, os.fspath(top), os.fspath(path), branch, base), False
     if path.exists() and any(path.iterdir()):
         raise GitError(f"{path} exists and is not the worktree of {branch}; move it away first")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -190,7 +191,7 @@ def create_worktree(top: Path, workspace: str, pane: str) -> Worktree:
     else:
         git(["worktree", "add", "-b", branch, os.fspath(path), head], top)
         base = head
-    return Worktree(workspace, pane, os.fspath(top), os.fspath(path), branch, base)
+    return Worktree(workspace, pane, os.fspath(top), os.fspath(path), branch, base), True
 
 
 def remove_worktree(tree: Worktree) -> None:
@@ -304,20 +305,23 @@ class Worktrees:
         """Create one worktree per supervised pane; a clear error when the dir is not git."""
         if template.isolation != "worktree":
             return
-        created: list[Worktree] = []
+        trees: list[Worktree] = []
+        created: list[Worktree] = []  # new now: undone on failure (adopted ones are kept)
         try:
             top = await asyncio.to_thread(repo_top, directory)
             await asyncio.to_thread(head_commit, top)
             for spec in specs:
                 if spec.supervised:
-                    tree = await asyncio.to_thread(create_worktree, top, name, spec.pane)
-                    created.append(tree)
+                    tree, new = await asyncio.to_thread(create_worktree, top, name, spec.pane)
+                    trees.append(tree)
+                    if new:
+                        created.append(tree)
         except GitError as exc:
             for tree in created:
                 await asyncio.to_thread(remove_worktree, tree)
             raise ProtocolError(protocol.INVALID, exc.message) from None
-        self.trees[name] = {tree.pane: tree for tree in created}
-        for tree in created:
+        self.trees[name] = {tree.pane: tree for tree in trees}
+        for tree in trees:
             log.info("worktree %s on branch %s (base %s)", tree.path, tree.branch, tree.base[:12])
         self.daemon.schedule_save()
 
