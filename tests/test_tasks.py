@@ -325,3 +325,20 @@ def test_tasks_survive_a_daemon_restart(wzp_env: WzpEnv) -> None:
     assert log == ["before restart", "queued 1", "queued 2"]
     new = hub("task.submit", prompt="after")["task"]["id"]
     assert int(new[1:]) > int(queued[-1][1:])  # ids are never reused
+
+
+def test_priority_order_and_waits_longer_than_the_hub_timeout(wzp_env: WzpEnv) -> None:
+    wzp_env.write_config(fake_config(wzp_env, 1) + "communication:\n  message_timeout: 2\n")
+    wzp_env.wzp("up", check=True)
+    wzp_env.wzp("workspace", "create", "demo", "--dir", str(wzp_env.work), check=True)
+    wait_agent(wzp_env, "demo/a1", "idle")
+    hub("task.request", target="demo/a1", prompt="sleep=1.5 first")
+    wait_agent(wzp_env, "demo/a1", "busy")
+    for prompt, priority in (("low-a", 0), ("low-b", 0), ("high", 5), ("low-c", 0)):
+        hub("task.submit", prompt=prompt, priority=priority)
+    # each hub request is cut at 2 s; --wait keeps asking until the task is done
+    slow = wzp_env.wzp("task", "send", "demo/a1", "sleep=2.5 slow", "--wait", "--timeout", "60")
+    assert slow.returncode == 0, slow.stderr
+    assert slow.stdout.strip() == "echo: sleep=2.5 slow"
+    log = (wzp_env.root / "a1.log").read_text().splitlines()
+    assert log == ["sleep=1.5 first", "high", "low-a", "low-b", "low-c", "sleep=2.5 slow"]

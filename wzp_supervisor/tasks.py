@@ -356,8 +356,14 @@ class TaskQueue:
                 future.set_result(None)
         if state == "done":
             excerpt = (result or "")[:RESULT_EXCERPT_CHARS]
+            duration = task.finished - task.started if task.started is not None else None
             self.daemon.bus.publish(
-                "TaskCompleted", "task", task=task.id, target=task.agent, result=excerpt
+                "TaskCompleted",
+                "task",
+                task=task.id,
+                target=task.agent,
+                result=excerpt,
+                duration=duration,
             )
         elif state == "failed":
             self.daemon.bus.publish(
