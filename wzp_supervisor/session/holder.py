@@ -31,9 +31,8 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 from wzp_supervisor.session import wire
 from wzp_supervisor.session.logfile import DEFAULT_BACKUPS, DEFAULT_MAX_BYTES, RotatingLog
@@ -63,14 +62,14 @@ _READ = selectors.EVENT_READ
 _WRITE = selectors.EVENT_WRITE
 
 
-@dataclass
-class Options:
+class Options(NamedTuple):
     """Parsed command line of the holder."""
 
     target: str
     socket: Path
     log: Path
     argv: list[str]
+    rlimits: dict[str, int]
     log_max_bytes: int = DEFAULT_MAX_BYTES
     log_backups: int = DEFAULT_BACKUPS
     cols: int = 120
@@ -78,7 +77,6 @@ class Options:
     agent: str | None = None
     session_file: Path | None = None
     cwd: Path | None = None
-    rlimits: dict[str, int] = field(default_factory=dict)
 
 
 def parse_args(args: Sequence[str]) -> Options:
