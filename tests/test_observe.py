@@ -252,3 +252,31 @@ def test_views_without_daemon_exit_3(wzp_env: WzpEnv) -> None:
         result = wzp_env.wzp(*args)
         assert result.returncode == 3, (args, result.stderr)
         assert "wzp up" in result.stderr
+
+
+def test_current_task_in_status_json_and_its_duration_in_metrics(wzp_env: WzpEnv) -> None:
+    pytest.importorskip("wzp_supervisor.agent_states")
+    pytest.importorskip("wzp_supervisor.tasks")
+    wzp_env.write_config(pool_config(pane_yaml("a1", "top_left", SLEEP, agent="claude")))
+    wzp_env.wzp("up", check=True)
+    create_workspace(wzp_env, "demo")
+    wzp_env.wait_for(lambda: wzp_env.process("demo/a1")["state"] == "running", what="running")
+    hub("status.update", agent="demo/a1", event="SessionStart", payload={"session_id": "s-1"})
+    wzp_env.wait_for(lambda: wzp_env.process("demo/a1").get("agent_state") == "idle", what="idle")
+    task = hub("task.request", target="demo/a1", prompt="refactor   the parser\nplease")["task"]
+
+    def with_task() -> dict[str, Any] | None:
+        agent = read_status(wzp_env)["agents"][0]
+        return agent if agent["task"] else None
+
+    agent = wzp_env.wait_for(with_task, what="the task in status.json")
+    assert agent["task"] == {"id": task["id"], "prompt": "refactor the parser please"}
+    hub(
+        "status.update",
+        agent="demo/a1",
+        event="Stop",
+        payload={"last_assistant_message": "done"},
+    )
+    wzp_env.wait_for(lambda: read_status(wzp_env)["agents"][0]["task"] is None, what="no task")
+    text = wzp_env.wzp("metrics", check=True).stdout
+    assert "task_duration_seconds_count 1.0" in text

@@ -161,10 +161,25 @@ class Observer:
         except Exception:
             log.exception("could not write status.json")
 
+    def _add_task_prompts(self, processes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``task_prompt`` for processes whose ``task`` is an id the task queue knows."""
+        tasks: Any = None
+        for extension in self.daemon.extensions:
+            candidate = getattr(extension, "tasks", None)
+            if isinstance(candidate, dict):
+                tasks = candidate
+        if tasks is None:
+            return processes
+        for proc in processes:
+            task = tasks.get(proc.get("task")) if isinstance(proc.get("task"), str) else None
+            if task is not None and "task_prompt" not in proc:
+                proc["task_prompt"] = getattr(task, "prompt", None)
+        return processes
+
     def status_document(self) -> dict[str, Any]:
         """The current status.json document."""
         return build_status(
-            processes=self.daemon.process_snapshot(),
+            processes=self._add_task_prompts(self.daemon.process_snapshot()),
             workspaces=self.daemon.workspaces.listing(),
             daemon={
                 "pid": os.getpid(),

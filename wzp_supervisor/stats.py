@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -68,8 +69,8 @@ class _Reading:
 class Sampler:
     """Samples process trees; reuse one instance so cpu deltas and open descriptors persist.
 
-    Not thread-safe: call ``sample`` from one thread at a time (the daemon calls it from a
-    worker thread so the event loop never waits for /proc).
+    The daemon calls ``sample`` from a worker thread so the event loop never waits for
+    /proc; a lock keeps ``close`` from closing descriptors a sample is reading.
     """
 
     def __init__(
@@ -91,11 +92,16 @@ class Sampler:
         self._trees: dict[str, _Tree] = {}
         self._open_fds = 0
         self._child_map: dict[int, list[int]] | None = None  # psutil: one scan per sample
+        self._lock = threading.Lock()
 
     # -- public -----------------------------------------------------------------------------
 
     def sample(self, roots: Mapping[str, int | None]) -> dict[str, TreeSample]:
         """One sample of each named root pid's tree (a None root gives an empty sample)."""
+        with self._lock:
+            return self._sample(roots)
+
+    def _sample(self, roots: Mapping[str, int | None]) -> dict[str, TreeSample]:
         now = self.clock()
         self._child_map = None
         out: dict[str, TreeSample] = {}
@@ -137,10 +143,11 @@ class Sampler:
         return out
 
     def close(self) -> None:
-        """Close every descriptor kept open."""
-        for pid in list(self._procs):
-            self._forget(pid)
-        self._trees.clear()
+        """Close every descriptor kept open (waits for a sample in progress)."""
+        with self._lock:
+            for pid in list(self._procs):
+                self._forget(pid)
+            self._trees.clear()
 
     @property
     def tracked(self) -> int:

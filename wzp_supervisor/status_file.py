@@ -56,8 +56,11 @@ def empty_totals() -> dict[str, int]:
     return {"agents": 0, **dict.fromkeys(STATES, 0)}
 
 
-def _task_summary(task: Any) -> Any:
-    """The current task, small: ``{"id", "prompt"}`` or None."""
+def _task_summary(task: Any, prompt: Any = None) -> Any:
+    """The current task, small: ``{"id", "prompt"}`` or None.
+
+    ``task`` is a task id (with its prompt given separately) or a mapping with both.
+    """
     if task is None:
         return None
     if isinstance(task, Mapping):
@@ -65,7 +68,7 @@ def _task_summary(task: Any) -> Any:
             "id": task.get("id"),
             "prompt": _clip(task.get("prompt"), TASK_CHARS),
         }
-    return {"id": str(task), "prompt": None}
+    return {"id": str(task), "prompt": _clip(prompt, TASK_CHARS)}
 
 
 def agent_entry(proc: Mapping[str, Any]) -> dict[str, Any]:
@@ -88,7 +91,7 @@ def agent_entry(proc: Mapping[str, Any]) -> dict[str, Any]:
         "rss": int(proc.get("rss") or 0),
         "pid": proc.get("pid"),
         "restarts": int(proc.get("restarts") or 0),
-        "task": _task_summary(proc.get("task")),
+        "task": _task_summary(proc.get("task"), proc.get("task_prompt")),
     }
 
 
