@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import re
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -67,10 +69,37 @@ def attach(target: str, detach_key: str, wait: bool) -> None:
         raise click.BadParameter(str(exc), param_hint="--detach-key") from None
     path = _socket(target)
     try:
-        code = run_attach(path, target, detach_key=key, wait=wait)
+        code = run_attach(path, target, detach_key=key, wait=wait, waiting_line=supervisor_line)
     except SessionError as exc:
         fail(_session_failed(target, exc))
     sys.exit(code)
+
+
+def supervisor_line(target: str, status: Any) -> str:
+    """The line an attached view shows while its agent is down, from the daemon's view:
+    ``agent-1 exited (code 1); restarting in 2 s (attempt 2)``."""
+    from wzp_supervisor.client import HubClient
+    from wzp_supervisor.session.attach import default_waiting_line
+
+    try:
+        with HubClient(timeout=2) as client:
+            processes = client.request("status")["processes"]
+    except Exception:  # no daemon: say what the holder told us
+        return default_waiting_line(target, status)
+    proc = next((p for p in processes if p["target"] == target), None)
+    if proc is None:
+        return f"{target} is no longer supervised"
+    pane = proc["pane"]
+    what = status.describe() if status is not None else proc.get("reason") or "stopped"
+    state = proc["state"]
+    if state == "backoff" and proc.get("next_try"):
+        wait = max(0.0, proc["next_try"] - time.time())
+        return f"{pane} exited ({what}); restarting in {wait:.0f} s (attempt {proc['attempt']})"
+    if state in ("starting", "running"):
+        return f"{pane} exited ({what}); restarting now"
+    if state == "fatal":
+        return f"{pane} is fatal: {proc['reason']}; `wzp start {target}` to try again"
+    return f"{pane} {state} ({what}); waiting for `wzp start {target}`"
 
 
 @click.command()
