@@ -119,3 +119,28 @@ def test_w_jumps_to_the_oldest_waiting_agent() -> None:
     board.handle_key("s")
     assert done.wait(10)
     assert ("process.stop", {"target": "w/c"}) in calls
+
+
+def test_long_lists_scroll_with_the_selection() -> None:
+    procs = [
+        {
+            "target": f"w{i // 4:02d}/p{i:02d}",
+            "workspace": f"w{i // 4:02d}",
+            "pane": f"p{i:02d}",
+            "state": "running",
+            "since": 1.0,
+            "pid": 100 + i,
+            "restarts": 0,
+        }
+        for i in range(100)
+    ]
+    board = Dashboard(request=lambda kind, **_: {"processes": procs, "workspaces": []})
+    board.refresh()
+    for _ in range(70):
+        board.handle_key("j")
+    console = Console(file=io.StringIO(), width=120, height=30, record=True, color_system=None)
+    console.print(board.render(height=30))
+    text = console.export_text()
+    assert "p70" in text and "p00" not in text and "p99" not in text
+    assert "↑" in text and "↓" in text and "more lines" in text
+    assert len(text.splitlines()) <= 30

@@ -125,10 +125,25 @@ class Dashboard:
 
     # -- rendering --------------------------------------------------------------------------
 
-    def render(self, now: float | None = None) -> RenderableType:
-        """The whole screen as a rich renderable."""
+    def render(self, now: float | None = None, height: int | None = None) -> RenderableType:
+        """The whole screen as a rich renderable; ``height`` (terminal lines) limits the table
+        to a window of rows around the selected one."""
         now = time.time() if now is None else now
         rows = self.rows()
+        lines: list[tuple[int, dict[str, Any]] | str] = []  # agent rows and workspace titles
+        for index, proc in enumerate(rows):
+            if index == 0 or proc.get("workspace") != rows[index - 1].get("workspace"):
+                lines.append(str(proc.get("workspace")))
+            lines.append((index, proc))
+        hidden_above = hidden_below = 0
+        if height is not None:
+            peek_lines = (self.peek_text or "").count("\n") + 3 if self.peek_text else 0
+            budget = max(3, height - 8 - peek_lines)
+            if len(lines) > budget:
+                at = next(i for i, line in enumerate(lines) if line[0] == self.selected)
+                start = min(max(0, at - budget // 2), len(lines) - budget)
+                hidden_above, hidden_below = start, len(lines) - start - budget
+                lines = lines[start : start + budget]
         table = Table(expand=True, box=None, header_style="bold", pad_edge=False)
         for name, kwargs in (
             ("", {"width": 1}),
@@ -142,11 +157,11 @@ class Dashboard:
             ("task", {"ratio": 1, "overflow": "ellipsis", "no_wrap": True}),
         ):
             table.add_column(name, **kwargs)
-        workspace = None
-        for index, proc in enumerate(rows):
-            if proc.get("workspace") != workspace:
-                workspace = proc.get("workspace")
-                table.add_row("", Text(str(workspace), style="bold underline"))
+        for line in lines:
+            if isinstance(line, str):
+                table.add_row("", Text(line, style="bold underline"))
+                continue
+            index, proc = line
             state = state_of(proc)
             since = proc.get("agent_since") if proc.get("agent_state") else proc.get("since")
             mark = "▶" if index == self.selected else ""
@@ -167,7 +182,12 @@ class Dashboard:
             f"{len(rows)} agents · daemon pid {daemon.get('pid', '-')}"
         )
         header = Text(one_line(rows), style="bold")
-        parts: list[RenderableType] = [header, table]
+        parts: list[RenderableType] = [header]
+        if hidden_above:
+            parts.append(Text(f"  ↑ {hidden_above} more lines", style="dim"))
+        parts.append(table)
+        if hidden_below:
+            parts.append(Text(f"  ↓ {hidden_below} more lines", style="dim"))
         if not rows:
             parts.append(Text("no agents; create a workspace with `wzp workspace create`"))
         if self.peek_text is not None:
@@ -272,7 +292,12 @@ class Dashboard:
         saved = termios.tcgetattr(fd)
         try:
             tty.setcbreak(fd)
-            with Live(self.render(), console=console, screen=True, auto_refresh=False) as live:
+            with Live(
+                self.render(height=console.height),
+                console=console,
+                screen=True,
+                auto_refresh=False,
+            ) as live:
                 last_fetch = time.monotonic()
                 while True:
                     ready, _, _ = select.select([fd, wake_r], [], [], 1.0)
@@ -295,7 +320,7 @@ class Dashboard:
                     if time.monotonic() - last_fetch >= REFRESH_EVERY:
                         self.refresh()
                         last_fetch = time.monotonic()
-                    live.update(self.render(), refresh=True)
+                    live.update(self.render(height=console.height), refresh=True)
         finally:
             termios.tcsetattr(fd, termios.TCSADRAIN, saved)
             stop.set()
