@@ -68,11 +68,28 @@ def attach(target: str, detach_key: str, wait: bool) -> None:
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--detach-key") from None
     path = _socket(target)
+    if not wait and not path.exists() and _coming_up(target):
+        wait = True  # a pane opened right after `workspace create`: the holder is starting
     try:
         code = run_attach(path, target, detach_key=key, wait=wait, waiting_line=supervisor_line)
     except SessionError as exc:
         fail(_session_failed(target, exc))
     sys.exit(code)
+
+
+def _coming_up(target: str) -> bool:
+    """Whether the daemon is starting (or about to restart) ``target``'s session."""
+    from wzp_supervisor.client import HubClient
+
+    try:
+        with HubClient(timeout=2) as client:
+            processes = client.request("status")["processes"]
+    except Exception:  # no daemon: nothing will come up
+        return False
+    return any(
+        p["target"] == target and p["state"] in ("starting", "running", "backoff")
+        for p in processes
+    )
 
 
 def supervisor_line(target: str, status: Any) -> str:
