@@ -205,6 +205,17 @@ def test_sockets_are_private_and_the_hub_checks_the_peer(running: WzpEnv) -> Non
     assert daemon.wzp("ping").returncode == 0  # and we are still served
 
 
+def test_the_daemon_listens_on_no_network_socket(running: WzpEnv) -> None:
+    """Circus endpoints are ipc:// only and multicast discovery is off: no TCP, no UDP."""
+    pid = running.daemon_pid()
+    assert pid is not None
+    inet = psutil.Process(pid).net_connections(kind="inet")
+    assert inet == []
+    unix = {c.laddr for c in psutil.Process(pid).net_connections(kind="unix") if c.laddr}
+    assert str(running.runtime_dir / "circus.sock") in unix
+    assert str(running.runtime_dir / "hub.sock") in unix
+
+
 def test_hub_refuses_a_peer_with_another_uid(monkeypatch: pytest.MonkeyPatch) -> None:
     """In process: the refusal path of the peer check, against a real socket."""
     path = Path(os.path.join("/tmp", f"wzp-peer-{os.getpid()}.sock"))
