@@ -851,7 +851,7 @@ def load_config(path: Path | None = None) -> Config:
 
 # --------------------------------------------------------------------------- output
 
-_SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
+_SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTH")
 _REFERENCE_RE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}$")
 _VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -895,7 +895,8 @@ def config_to_dict(cfg: Config, mask_secrets: bool = True) -> dict[str, Any]:
     """The config in its file format (loads back to the same Config), for ``config show``.
 
     With ``mask_secrets`` environment values under secret-looking names (KEY, TOKEN, SECRET,
-    PASSWORD) are shown as ``***`` unless they are a pure ``${VAR}`` reference.
+    PASSWORD, PASSWD, CREDENTIAL, AUTH) are shown as ``***`` unless they are a pure ``${VAR}``
+    reference.
     """
     processes: dict[str, Any] = _plain(cfg.processes)
     env = cfg.processes.environment

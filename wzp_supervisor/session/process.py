@@ -62,8 +62,10 @@ def spawn(
             if cwd is not None:
                 os.chdir(cwd)
             for name, value in rlimits.items():
+                # soft and hard alike, so the agent cannot raise its own limit again
                 _, hard = resource.getrlimit(RLIMITS[name])
-                resource.setrlimit(RLIMITS[name], (value, hard))
+                limit = value if hard == resource.RLIM_INFINITY else min(value, hard)
+                resource.setrlimit(RLIMITS[name], (limit, limit))
             os.execvpe(argv[0], list(argv), env)
         except BaseException as exc:
             os.write(err_w, f"cannot start {argv[0]!r}: {exc}".encode())
