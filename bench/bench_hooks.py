@@ -121,8 +121,25 @@ class Bench:
         return targets
 
     def stop(self) -> None:
+        """``wzp down``; processes that outlive it are reported (logs kept) and killed."""
+        import psutil
+
         with contextlib.suppress(Exception):
-            self.wzp("down")
+            self.wzp("down", "--timeout", "120")
+        marker = str(self.root)
+        left = []
+        for proc in psutil.process_iter(["pid", "cmdline"]):
+            if marker in " ".join(proc.info["cmdline"] or []):
+                left.append(proc)
+        if left:
+            print(f"warning: {len(left)} processes outlived `wzp down`; logs kept in {marker}")
+            for proc in left:
+                print(f"  pid {proc.pid}: {' '.join(proc.info['cmdline'])[:160]}")
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    for child in proc.children(recursive=True):
+                        child.kill()
+                    proc.kill()
+            return
         shutil.rmtree(self.root, ignore_errors=True)
 
 

@@ -342,3 +342,17 @@ def test_priority_order_and_waits_longer_than_the_hub_timeout(wzp_env: WzpEnv) -
     assert slow.stdout.strip() == "echo: sleep=2.5 slow"
     log = (wzp_env.root / "a1.log").read_text().splitlines()
     assert log == ["sleep=1.5 first", "high", "low-a", "low-b", "low-c", "sleep=2.5 slow"]
+
+
+def test_deleting_a_workspace_fails_the_tasks_only_it_could_run(wzp_env: WzpEnv) -> None:
+    (a1,) = start_agents(wzp_env, 1)
+    wzp_env.wzp("stop", a1, check=True)
+    targeted = hub("task.request", target=a1, prompt="for a1")["task"]["id"]
+    scoped = hub("task.submit", prompt="for demo", workspace="demo")["task"]["id"]
+    pooled = hub("task.submit", prompt="for anyone")["task"]["id"]
+    wzp_env.wzp("workspace", "delete", "demo", check=True)
+    tasks = {t["id"]: t for t in all_tasks()}
+    assert tasks[targeted]["state"] == "failed"
+    assert "deleted" in tasks[targeted]["error"]
+    assert tasks[scoped]["state"] == "failed"
+    assert tasks[pooled]["state"] == "queued"

@@ -474,6 +474,9 @@ class TaskQueue:
         try:
             name = event.get("event")
             target = event.get("target")
+            if name == "WorkspaceDeleted":
+                self._workspace_gone(str(event.get("workspace")))
+                return
             if not isinstance(target, str):
                 return
             if name == "AgentStateChanged" and event.get("state") == "idle":
@@ -490,6 +493,13 @@ class TaskQueue:
                         self._finish(queued, "failed", error=f"agent {target} went fatal")
         except Exception:
             log.exception("tasks: could not handle %r", event.get("event"))
+
+    def _workspace_gone(self, workspace: str) -> None:
+        """Fail the queued tasks that only agents of a deleted workspace could run."""
+        prefix = f"{workspace}/"
+        for task in list(self.queued.values()):
+            if task.workspace == workspace or (task.target or "").startswith(prefix):
+                self._finish(task, "failed", error=f"workspace {workspace} was deleted")
 
     def _save_soon(self) -> None:
         """Persist within 0.1 s (bursts of task changes make one write)."""
