@@ -46,6 +46,7 @@ EXTENSIONS = (
     "wzp_supervisor.observe:Observer",
     "wzp_supervisor.worktrees:Worktrees",
     "wzp_supervisor.reload:Reloader",
+    "wzp_supervisor.plugins:PluginHost",
 )
 
 

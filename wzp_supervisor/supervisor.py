@@ -231,6 +231,10 @@ class Supervisor:
             self._after_exit(proc, 127, spawned=False)
             return
         proc.pid, proc.create_time = result
+        if proc.desired != "running" or self.shutting_down:
+            # a stop or the daemon's shutdown came while this spawn was under way
+            await self.stop(proc, remember=False)
+            return
         proc.started_at = time.time()
         proc.exit_code = None
         proc.tracker.on_start()

@@ -86,6 +86,8 @@ def agent_environment(
     env.update(resolved)
     env.setdefault("TERM", "xterm-256color")
     env["WZP_AGENT"] = spec.target
+    # hooks find the hub without computing paths (a faster `wzp hook`)
+    env["WZP_HUB_SOCKET"] = os.fspath(paths.hub_socket())
     return env, list(missing)
 
 
