@@ -67,15 +67,22 @@ def test_logs_follow(senv: SessionEnv) -> None:
         log = str(senv.log("t/a"))
         watched = psutil.Process(follower.pid)
         wait_for(lambda: any(f.path == log for f in watched.open_files()), "logs -f to open")
-        control.send_text(senv.socket("t/a"), "first", enter=True)
-        control.send_text(senv.socket("t/a"), "second", enter=True)
         assert follower.stdout is not None
         seen: list[bytes] = []
-        while b"echo:second\n" not in seen:  # bounded by the test timeout
-            line = follower.stdout.readline()
-            assert line, "logs -f ended"
-            seen.append(line)
-        assert b"echo:first\n" in seen
+
+        def follow_until(wanted: bytes) -> None:
+            while wanted not in seen:  # bounded by the test timeout
+                line = follower.stdout.readline()  # type: ignore[union-attr]
+                assert line, "logs -f ended"
+                seen.append(line)
+
+        # the second line is typed only after the first answer, so the terminal's echo of
+        # the typing cannot interleave with the program's output
+        control.send_text(senv.socket("t/a"), "first", enter=True)
+        follow_until(b"echo:first\n")
+        control.send_text(senv.socket("t/a"), "second", enter=True)
+        follow_until(b"echo:second\n")
+        assert seen.index(b"echo:first\n") < seen.index(b"echo:second\n")
     finally:
         follower.kill()
         follower.wait(WAIT)
