@@ -136,9 +136,15 @@ def test_fatal_agent_notifies_with_name_and_reason(wzp_env: WzpEnv) -> None:
     assert argv[:2] == ["--app-name", "wezterm-parallel"]
     body = argv[-1]
     assert "demo/crashy" in body and "failed" in body
-    status = read_status(wzp_env)
+
+    def crashy_fatal() -> dict[str, Any] | None:
+        doc = read_status(wzp_env)  # rewritten just after the notification (debounced)
+        agent = next(a for a in doc["agents"] if a["target"] == "demo/crashy")
+        return doc if agent["state"] == "fatal" else None
+
+    status = wzp_env.wait_for(crashy_fatal, what="fatal in status.json")
     crashy = next(a for a in status["agents"] if a["target"] == "demo/crashy")
-    assert crashy["state"] == "fatal" and crashy["reason"] in body
+    assert crashy["reason"] in body
     trans = [t for t in status["transitions"] if t["target"] == "demo/crashy"]
     assert len(trans) == 1 and trans[0]["to"] == "fatal" and trans[0]["seq"] >= 1
 
