@@ -69,9 +69,11 @@ def test_socket_is_private_and_env_is_set(senv: SessionEnv, tmp_path: Path) -> N
 
 
 def test_sigterm_is_forwarded_to_the_process_group(senv: SessionEnv) -> None:
-    script = "trap 'echo got-term; exit 5' TERM; sleep 60 & wait"
+    script = "trap 'echo got-term; exit 5' TERM; echo trap-set; sleep 60 & wait"
     proc = senv.start_holder("t/a", ["bash", "-c", script])
     child = senv.children[-1]
+    # a SIGTERM before bash has run `trap` would kill it outright
+    wait_for(lambda: "trap-set" in senv.log("t/a").read_text(), "the trap to be set")
     proc.send_signal(signal.SIGTERM)
     assert finish(proc) == 5
     assert "got-term" in senv.log("t/a").read_text()

@@ -272,11 +272,15 @@ def test_events_follow_streams_new_events(wzp_env: WzpEnv) -> None:
     (a1,) = start_agents(wzp_env, 1)
     follow = subprocess.Popen(
         [PY, "-m", "wzp_supervisor", "events", "--follow", "--json", "--topic", "task"],
-        env=wzp_env.env,
+        env={**wzp_env.env, "WZP_EVENTS_ANNOUNCE": "1"},
         stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )
     try:
+        assert follow.stderr is not None
+        # the announcement comes once the subscription is in place: no event can be missed
+        assert "following events" in follow.stderr.readline()
         wzp_env.wait_for(
             lambda: wzp_env.wzp("task", "send", a1, "streamed", "--wait", check=True),
             what="a task",

@@ -8,6 +8,8 @@ hub's own request timeout, so waits of any length work.
 from __future__ import annotations
 
 import json
+import os
+import sys
 import time
 from typing import Any
 
@@ -265,6 +267,8 @@ def events(follow: bool, limit: int, topics: tuple[str, ...], as_json: bool) -> 
         with HubClient(timeout=None) as client:
             fields: dict[str, Any] = {"topics": list(topics)} if topics else {}
             client.request("subscribe", **fields)
+            if sys.stderr.isatty() or os.environ.get("WZP_EVENTS_ANNOUNCE"):
+                click.echo("wzp: following events (ctrl+c to stop)", err=True)
             for event in client.events():
                 show(event)
     except DaemonNotRunning:
