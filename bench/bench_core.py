@@ -35,8 +35,12 @@ SLEEP = "import time; time.sleep(100000)"
 
 def env_for(root: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "WZP_"))}
-    env.update(XDG_CONFIG_HOME=str(root / "c"), XDG_STATE_HOME=str(root / "s"),
-               XDG_RUNTIME_DIR=str(root / "r"), NO_COLOR="1")
+    env.update(
+        XDG_CONFIG_HOME=str(root / "c"),
+        XDG_STATE_HOME=str(root / "s"),
+        XDG_RUNTIME_DIR=str(root / "r"),
+        NO_COLOR="1",
+    )
     (root / "r").mkdir(mode=0o700, exist_ok=True)
     return env
 
@@ -45,8 +49,10 @@ def wzp_config(n: int) -> str:
     panes = "".join(
         f"        - name: p{i}\n          position: {pos}\n"
         f"          command: [{json.dumps(PY)}, '-c', {json.dumps(SLEEP)}]\n"
-        for i, pos in enumerate(("top_left", "top_right", "bottom_left", "bottom_right")))
-    return textwrap.dedent(f"""
+        for i, pos in enumerate(("top_left", "top_right", "bottom_left", "bottom_right"))
+    )
+    return (
+        textwrap.dedent(f"""
     framework:
       max_workspaces: {n // 4 + 1}
     workspaces:
@@ -54,7 +60,9 @@ def wzp_config(n: int) -> str:
         t:
           layout: four_pane_grid
           panes:
-    """) + panes
+    """)
+        + panes
+    )
 
 
 def run(cmd: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -81,7 +89,7 @@ def hub_status(env: dict[str, str]) -> list[dict[str, Any]]:
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def idle(pid: int, seconds: float) -> tuple[float, int]:
@@ -103,8 +111,9 @@ def bench_wzp(n: int, kills: int, status_runs: int, idle_s: float) -> dict[str, 
     try:
         run([*wzp, "up"], env).check_returncode()
         for w in range(n // 4):
-            run([*wzp, "workspace", "create", f"w{w}", "-t", "t", "--dir", str(root)],
-                env).check_returncode()
+            run(
+                [*wzp, "workspace", "create", f"w{w}", "-t", "t", "--dir", str(root)], env
+            ).check_returncode()
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             procs = hub_status(env)
@@ -116,8 +125,9 @@ def bench_wzp(n: int, kills: int, status_runs: int, idle_s: float) -> dict[str, 
         out["idle_cpu"], out["rss"] = idle(daemon_pid, idle_s)
         endpoint = f"ipc://{root / 'r' / 'wezterm-parallel' / 'circus.sock'}"
         out["wzp_status"] = timed([str(BIN / "wzp"), "status"], env, status_runs)
-        out["circusctl_status"] = timed([str(BIN / "circusctl"), "--endpoint", endpoint,
-                                         "status"], env, status_runs)
+        out["circusctl_status"] = timed(
+            [str(BIN / "circusctl"), "--endpoint", endpoint, "status"], env, status_runs
+        )
         latencies = []
         for k in range(kills):
             procs = [p for p in hub_status(env) if p["state"] == "running"]
@@ -139,12 +149,16 @@ def bench_wzp(n: int, kills: int, status_runs: int, idle_s: float) -> dict[str, 
 
 
 def circus_ini(n: int, check_delay: float, root: Path) -> Path:
-    lines = ["[circus]", f"check_delay = {check_delay}",
-             f"endpoint = ipc://{root}/ctl.sock", f"pubsub_endpoint = ipc://{root}/pub.sock",
-             "statsd = false", ""]
+    lines = [
+        "[circus]",
+        f"check_delay = {check_delay}",
+        f"endpoint = ipc://{root}/ctl.sock",
+        f"pubsub_endpoint = ipc://{root}/pub.sock",
+        "statsd = false",
+        "",
+    ]
     for i in range(n):
-        lines += [f"[watcher:w{i}]", f"cmd = {PY}", f"args = -c '{SLEEP}'", "numprocesses = 1",
-                  ""]
+        lines += [f"[watcher:w{i}]", f"cmd = {PY}", f"args = -c '{SLEEP}'", "numprocesses = 1", ""]
     path = root / "circus.ini"
     path.write_text("\n".join(lines))
     return path
@@ -155,20 +169,26 @@ def bench_circusd(n: int, check_delay: float, kills: int, idle_s: float) -> dict
 
     root = Path(tempfile.mkdtemp(prefix="wzpc", dir="/tmp"))
     ini = circus_ini(n, check_delay, root)
-    daemon = subprocess.Popen([str(BIN / "circusd"), str(ini)], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, start_new_session=True)
+    daemon = subprocess.Popen(
+        [str(BIN / "circusd"), str(ini)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     client = CircusClient(endpoint=f"ipc://{root}/ctl.sock", timeout=10)
     out: dict[str, Any] = {"n": n, "check_delay": check_delay}
     try:
+
         def pids(name: str) -> list[int]:
             reply = client.call({"command": "list", "properties": {"name": name}})
             return list(reply.get("pids", []))
+
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             try:
                 if all(pids(f"w{i}") for i in (0, n - 1)):
                     break
-            except Exception:  # noqa: BLE001 - not up yet
+            except Exception:
                 pass
             time.sleep(0.2)
         time.sleep(2)
@@ -203,7 +223,9 @@ def bench_circusd(n: int, check_delay: float, kills: int, idle_s: float) -> dict
 def ms(values: list[float]) -> str:
     if not values:
         return "n/a"
-    return f"median {statistics.median(values) * 1000:.1f} ms, p95 {pct(values, 0.95) * 1000:.1f} ms"
+    return (
+        f"median {statistics.median(values) * 1000:.1f} ms, p95 {pct(values, 0.95) * 1000:.1f} ms"
+    )
 
 
 def main() -> None:
@@ -211,8 +233,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer runs (a smoke run)")
     args = parser.parse_args()
     kills, runs, idle_s = (5, 3, 2.0) if args.quick else (20, 10, 10.0)
-    print(f"# bench_core  python {sys.version.split()[0]}  cpus {os.cpu_count()}  "
-          f"load {os.getloadavg()[0]:.2f}")
+    print(
+        f"# bench_core  python {sys.version.split()[0]}  cpus {os.cpu_count()}  "
+        f"load {os.getloadavg()[0]:.2f}"
+    )
     for n in (16, 100):
         ours = bench_wzp(n, kills, runs, idle_s)
         fast = bench_circusd(n, 1.0, kills, 1.0)
@@ -220,15 +244,21 @@ def main() -> None:
         w, c = statistics.median(ours["wzp_status"]), statistics.median(ours["circusctl_status"])
         print(f"\n## {n} processes")
         print(f"wzp status        {w * 1000:7.1f} ms (median of {runs})")
-        print(f"circusctl status  {c * 1000:7.1f} ms   ratio wzp/circusctl = {w / c:.2f} "
-              "(target <= 0.6)")
+        print(
+            f"circusctl status  {c * 1000:7.1f} ms   ratio wzp/circusctl = {w / c:.2f} "
+            "(target <= 0.6)"
+        )
         print(f"crash -> new pid  wzp: {ms(ours['respawn'])}  (target median <= 100 ms)")
         print(f"                  circusd check_delay 1 s: {ms(fast['respawn'])}")
-        print(f"idle CPU          wzp daemon {ours['idle_cpu']:.2f} %   circusd (5 s) "
-              f"{slow['idle_cpu']:.2f} %")
-        print(f"RSS               wzp daemon {ours['rss'] / 2**20:.1f} MiB   circusd "
-              f"{slow['rss'] / 2**20:.1f} MiB   ratio {ours['rss'] / slow['rss']:.2f} "
-              "(target <= 1.5)")
+        print(
+            f"idle CPU          wzp daemon {ours['idle_cpu']:.2f} %   circusd (5 s) "
+            f"{slow['idle_cpu']:.2f} %"
+        )
+        print(
+            f"RSS               wzp daemon {ours['rss'] / 2**20:.1f} MiB   circusd "
+            f"{slow['rss'] / 2**20:.1f} MiB   ratio {ours['rss'] / slow['rss']:.2f} "
+            "(target <= 1.5)"
+        )
 
 
 if __name__ == "__main__":
