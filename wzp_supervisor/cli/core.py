@@ -214,7 +214,7 @@ def _control(action: str, doc: str) -> click.Command:
 @click.argument("target")
 @click.argument("signame")
 def signal_cmd(target: str, signame: str) -> None:
-    """Send a signal (e.g. HUP, USR1) to TARGET's process group; the policy still applies."""
+    """Send a signal such as HUP or USR1 to TARGET's process group (policy still applies)."""
     answer = hub_request("process.signal", target=target, signal=signame)
     click.echo(f"sent {answer['signal']} to {', '.join(answer['signalled'])}")
 
