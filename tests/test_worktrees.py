@@ -263,3 +263,27 @@ def test_a_worktree_removed_while_the_daemon_was_down_comes_back(wzp_env: WzpEnv
     wzp_env.wzp("up", check=True)
     assert agent_cwd(wzp_env, "demo/a1") == str(tree)
     assert git(tree, "rev-parse", "--abbrev-ref", "HEAD").strip() == "wzp/demo/a1"
+
+
+def test_configured_worktree_root(wzp_env: WzpEnv) -> None:
+    repo = make_repo(wzp_env.root / "repo")
+    root = wzp_env.root / "trees"
+    wzp_env.write_config(
+        config().replace("workspaces:\n", f"workspaces:\n  worktree_root: {root}\n", 1)
+    )
+    wzp_env.wzp("up", check=True)
+    wzp_env.wzp("workspace", "create", "demo", "--dir", str(repo), check=True)
+    assert agent_cwd(wzp_env, "demo/a1") == str(root / "demo" / "a1")
+    assert not (wzp_env.state_dir / "worktrees" / "demo").exists()
+    wzp_env.wzp("workspace", "delete", "demo", check=True)
+    assert not (root / "demo").exists()
+    assert has_branch(repo, "wzp/demo/a1")
+
+
+def test_worktree_root_must_be_absolute(wzp_env: WzpEnv) -> None:
+    path = wzp_env.write_config(
+        config().replace("workspaces:\n", "workspaces:\n  worktree_root: rel/trees\n", 1)
+    )
+    result = wzp_env.wzp("config", "check")
+    assert result.returncode == 1
+    assert f"{path}:3: workspaces.worktree_root: must be an absolute path" in result.stderr

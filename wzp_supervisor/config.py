@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+import os
 import re
 import shlex
 import tomllib
@@ -175,6 +176,7 @@ class Config:
     framework: FrameworkConfig = field(default_factory=FrameworkConfig)
     templates: Mapping[str, WorkspaceTemplate] = field(default_factory=_empty)
     default_template: str = "default"
+    worktree_root: Path | None = None
     processes: ProcessDefaults = field(default_factory=ProcessDefaults)
     communication: CommunicationConfig = field(default_factory=CommunicationConfig)
     ui: UiConfig = field(default_factory=UiConfig)
@@ -436,6 +438,14 @@ def _str(ctx: _Ctx, value: object, path: KeyPath) -> str:
     if not isinstance(value, str):
         raise _type_error(ctx, path, "a string", value)
     return value
+
+
+def _abs_dir(ctx: _Ctx, value: object, path: KeyPath) -> Path:
+    """A directory path: ``~`` expanded, and absolute after that."""
+    expanded = Path(os.path.expanduser(_str(ctx, value, path)))
+    if not expanded.is_absolute():
+        raise ctx.error(path, f"must be an absolute path (or start with ~), not {value!r}")
+    return expanded
 
 
 def _text(ctx: _Ctx, value: object, path: KeyPath) -> str:
@@ -771,7 +781,10 @@ def _build(doc: _Doc, path: Path | None) -> Config:
     ctx = _Ctx(doc.source, doc.lines)
     top = _Section(ctx, doc.data, (), _SECTIONS)
     workspaces = _Section(
-        ctx, top.data.get("workspaces"), ("workspaces",), ["default_template", "templates"]
+        ctx,
+        top.data.get("workspaces"),
+        ("workspaces",),
+        ["default_template", "templates", "worktree_root"],
     )
     templates = workspaces.get("templates", _templates, _empty())
     default = workspaces.get("default_template", _name("template"), "default")
@@ -787,6 +800,7 @@ def _build(doc: _Doc, path: Path | None) -> Config:
         framework=top.get("framework", _framework, FrameworkConfig()),
         templates=templates,
         default_template=default,
+        worktree_root=workspaces.get("worktree_root", _abs_dir, None),
         processes=top.get("processes", _processes, ProcessDefaults()),
         communication=top.get("communication", _communication, CommunicationConfig()),
         ui=top.get("ui", _ui, UiConfig()),
@@ -905,6 +919,7 @@ def config_to_dict(cfg: Config, mask_secrets: bool = True) -> dict[str, Any]:
         "framework": _plain(cfg.framework),
         "workspaces": {
             "default_template": cfg.default_template,
+            "worktree_root": os.fspath(cfg.worktree_root) if cfg.worktree_root else None,
             "templates": {
                 name: _template_dict(t, mask_secrets) for name, t in cfg.templates.items()
             },

@@ -88,9 +88,10 @@ def branch_name(workspace: str, pane: str) -> str:
     return f"{BRANCH_PREFIX}/{workspace}/{pane}"
 
 
-def worktree_path(workspace: str, pane: str) -> Path:
-    """Where the worktree of ``workspace/pane`` lives."""
-    return paths.worktrees_dir() / workspace / pane
+def worktree_path(workspace: str, pane: str, root: Path | None = None) -> Path:
+    """Where the worktree of ``workspace/pane`` lives: under ``root`` (``workspaces.
+    worktree_root``), else under the state dir."""
+    return (root or paths.worktrees_dir()) / workspace / pane
 
 
 def repo_top(directory: Path) -> Path:
@@ -168,7 +169,9 @@ class Worktree:
         )
 
 
-def create_worktree(top: Path, workspace: str, pane: str) -> tuple[Worktree, bool]:
+def create_worktree(
+    top: Path, workspace: str, pane: str, root: Path | None = None
+) -> tuple[Worktree, bool]:
     """Create (or adopt) the worktree of ``workspace/pane`` from the repository at ``top``.
 
     A branch kept from an earlier workspace of the same name is checked out again, with its
@@ -176,7 +179,7 @@ def create_worktree(top: Path, workspace: str, pane: str) -> tuple[Worktree, boo
     a create that failed half-way) is adopted. The flag says whether it was created now.
     """
     branch = branch_name(workspace, pane)
-    path = worktree_path(workspace, pane)
+    path = worktree_path(workspace, pane, root)
     head = head_commit(top)
     if is_worktree_of(path, branch):
         base = git(["merge-base", head, branch], top).stdout.strip()
@@ -229,6 +232,12 @@ class Worktrees:
         self.trees: dict[str, dict[str, Worktree]] = {}
         daemon.workspaces.hooks.append(self)
 
+    @property
+    def root(self) -> Path | None:
+        """``workspaces.worktree_root`` of the current config (None: the state dir)."""
+        root: Path | None = self.daemon.config.worktree_root
+        return root
+
     # -- daemon extension interface ---------------------------------------------------------
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -250,7 +259,11 @@ class Worktrees:
                     continue
                 try:
                     await asyncio.to_thread(
-                        create_worktree, Path(tree.repo), tree.workspace, tree.pane
+                        create_worktree,
+                        Path(tree.repo),
+                        tree.workspace,
+                        tree.pane,
+                        Path(tree.path).parent.parent,
                     )
                     log.warning("re-created the missing worktree %s", tree.path)
                 except GitError as exc:
@@ -295,7 +308,9 @@ class Worktrees:
             if tree is not None:
                 cwd = _relocate(spec.cwd, Path(tree.repo), Path(tree.path))
             else:
-                cwd = _relocate(spec.cwd, top or directory, worktree_path(name, spec.pane))
+                cwd = _relocate(
+                    spec.cwd, top or directory, worktree_path(name, spec.pane, self.root)
+                )
             out.append(replace(spec, cwd=cwd))
         return out
 
@@ -312,7 +327,9 @@ class Worktrees:
             await asyncio.to_thread(head_commit, top)
             for spec in specs:
                 if spec.supervised:
-                    tree, new = await asyncio.to_thread(create_worktree, top, name, spec.pane)
+                    tree, new = await asyncio.to_thread(
+                        create_worktree, top, name, spec.pane, self.root
+                    )
                     trees.append(tree)
                     if new:
                         created.append(tree)
@@ -360,7 +377,7 @@ class Worktrees:
             await asyncio.to_thread(remove_worktree, tree)
             log.info("removed worktree %s (branch %s kept)", tree.path, tree.branch)
         with contextlib.suppress(OSError):
-            (paths.worktrees_dir() / name).rmdir()
+            ((self.root or paths.worktrees_dir()) / name).rmdir()
         self.daemon.schedule_save()
 
     # -- diff -------------------------------------------------------------------------------
