@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -79,11 +81,20 @@ def lay_out(plan: dict[str, Any]) -> dict[str, str]:
     return ids
 
 
+def wzp_argv() -> list[str]:
+    """How panes should run wzp: this very executable when it is a file (the WezTerm server's
+    PATH may not have it), else plain ``wzp``."""
+    program = Path(sys.argv[0])
+    if program.name == "wzp" and program.is_file():
+        return [os.fspath(program.resolve())]
+    return ["wzp"]
+
+
 def maybe_lay_out(name: str) -> None:
     """After `workspace create`: open the panes in WezTerm when it is running."""
     if not wezterm_available():
         return
-    plan = hub_request("layout", name=name)["layout"]
+    plan = hub_request("layout", name=name, wzp=wzp_argv())["layout"]
     try:
         ids = lay_out(plan)
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
@@ -94,7 +105,7 @@ def maybe_lay_out(name: str) -> None:
 
 def switch_to(name: str) -> None:
     """Open workspace ``name`` in WezTerm, or print how to attach to its agents."""
-    plan = hub_request("layout", name=name)["layout"]
+    plan = hub_request("layout", name=name, wzp=wzp_argv())["layout"]
     if wezterm_available():
         ids = lay_out(plan)
         click.echo(f"opened {len(ids)} panes in WezTerm workspace {name}")
