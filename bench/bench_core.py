@@ -49,6 +49,9 @@ def wzp_config(n: int) -> str:
     panes = "".join(
         f"        - name: p{i}\n          position: {pos}\n"
         f"          command: [{json.dumps(PY)}, '-c', {json.dumps(SLEEP)}]\n"
+        # a process killed twice within min_uptime is a crash loop and rightly backs off;
+        # the bench measures the restart-at-once path, so every death counts as a crash
+        "          min_uptime: 0\n"
         for i, pos in enumerate(("top_left", "top_right", "bottom_left", "bottom_right"))
     )
     return (
