@@ -198,9 +198,12 @@ def test_hooks_settings_cover_every_event_with_a_quoted_command() -> None:
     json.dumps(settings)
 
 
-def test_hooks_settings_default_to_this_interpreter() -> None:
+def test_hooks_settings_default_to_the_fast_hook_of_this_interpreter() -> None:
     command = claude.hooks_settings()["hooks"]["Stop"][0]["hooks"][0]["command"]
-    assert shlex.split(command) == [sys.executable, "-m", "wzp_supervisor", "hook", "Stop"]
+    words = shlex.split(command)
+    assert words[:3] == [sys.executable, "-S", "-c"]
+    assert words[-2:] == ["hook", "Stop"]
+    assert "wzp_supervisor.hookfast" in words[3]
 
 
 # --- state_for_event ---------------------------------------------------------------------

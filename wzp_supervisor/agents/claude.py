@@ -162,10 +162,11 @@ def read_session_id(session_file: Path) -> str | None:
 def hooks_settings(hook_argv_prefix: Sequence[str] | None = None) -> dict[str, Any]:
     """Settings JSON (for ``--settings``) running ``<prefix> hook <Event>`` on every event.
 
-    The prefix defaults to :func:`default_hook_prefix`; each word is shell-quoted because
-    Claude Code runs hook commands through a shell.
+    The prefix defaults to :func:`fast_hook_prefix` (the hook runs on every tool call, so its
+    start-up is on the agent's path); each word is shell-quoted because Claude Code runs hook
+    commands through a shell.
     """
-    prefix = list(hook_argv_prefix) if hook_argv_prefix is not None else default_hook_prefix()
+    prefix = list(hook_argv_prefix) if hook_argv_prefix is not None else fast_hook_prefix()
     hooks: dict[str, Any] = {}
     for event in HOOK_EVENTS:
         command = {
