@@ -15,6 +15,8 @@ EXIT_USAGE = 2
 EXIT_NOT_RUNNING = 3
 ENVELOPE = ("v", "id", "ok")  # protocol fields, not part of a command's answer
 
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+
 
 def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
     """Print ``wzp: message`` on stderr and exit with ``code``."""

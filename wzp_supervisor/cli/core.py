@@ -20,13 +20,13 @@ from wzp_supervisor.cli.common import (
     fail,
     hub_request,
     human_duration,
+    json_option,
     print_json,
     table,
 )
 from wzp_supervisor.client import DaemonNotRunning, HubClient
 from wzp_supervisor.render import display_state, filter_target, render_processes
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 config_option = click.option(
     "--config",
     "config_path",

@@ -20,11 +20,10 @@ from wzp_supervisor.cli.common import (
     fail,
     hub_request,
     human_duration,
+    json_option,
     print_json,
     table,
 )
-
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 
 TASK_COLOURS = {
     "queued": "starting",

@@ -21,7 +21,6 @@ import pwd
 import shlex
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any, Literal
 
 from wzp_supervisor import __version__, paths
 from wzp_supervisor.service import LAUNCHD_LABEL, SYSTEMD_UNIT, launchd, systemd
+from wzp_supervisor.state import atomic_write
 
 __all__ = [
     "DEFAULT_GRACEFUL_TIMEOUT",
@@ -265,17 +265,7 @@ class Runner:
             else:
                 self.out(f"would write {path}")
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        atomic_write(path, data, mode=0o644)
         if show:
             self.out(f"wrote {path}")
 
