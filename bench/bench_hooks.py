@@ -88,9 +88,15 @@ class Bench:
         cfg.write_text(config(agents))
         self.agents = agents
 
-    def wzp(self, *args: str, extra: dict[str, str] | None = None, stdin: str = "") -> str:
+    def wzp(
+        self,
+        *args: str,
+        extra: dict[str, str] | None = None,
+        stdin: str = "",
+        prefix: list[str] | None = None,
+    ) -> str:
         done = subprocess.run(
-            [PY, "-m", "wzp_supervisor", *args],
+            [*(prefix or [PY, "-m", "wzp_supervisor"]), *args],
             env={**self.env, **(extra or {})},
             input=stdin,
             capture_output=True,
@@ -155,7 +161,9 @@ def bench_interpreter(samples: int) -> None:
     print(f"baseline `python -c pass`:                   {percentiles(runs)}")
 
 
-def bench_hook(bench: Bench, target: str, samples: int, socket_env: bool = False) -> None:
+def bench_hook(
+    bench: Bench, target: str, samples: int, socket_env: bool = False, fast: bool = False
+) -> None:
     payload = json.dumps({"session_id": "00000000-0000-4000-8000-000000000000"})
     extra = {"WZP_AGENT": target}
     if socket_env:  # the hook then skips importing paths (tempfile, hashlib, pathlib)
@@ -163,12 +171,18 @@ def bench_hook(bench: Bench, target: str, samples: int, socket_env: bool = False
             Path(bench.env["XDG_RUNTIME_DIR"]) / "wezterm-parallel/hub.sock"
         )
     label = " [WZP_HUB_SOCKET set]" if socket_env else ""
+    prefix = None
+    if fast:  # exactly what Claude agents run (agents.claude.hooks_settings)
+        from wzp_supervisor.agents.claude import fast_hook_prefix
+
+        prefix = fast_hook_prefix()
+        label += " [agents' hook command: python -S]"
     hook_only: list[float] = []
     visible: list[float] = []
     for i in range(samples):
         event, expected = ("UserPromptSubmit", "busy") if i % 2 == 0 else ("Stop", "idle")
         start = time.perf_counter()
-        bench.wzp("hook", event, extra=extra, stdin=payload)
+        bench.wzp("hook", event, extra=extra, stdin=payload, prefix=prefix)
         hook_only.append((time.perf_counter() - start) * 1000)
         status = json.loads(bench.wzp("status", "--json", target))
         state = status["processes"][0]["agent_state"]
@@ -212,6 +226,7 @@ def main() -> None:
         bench_interpreter(args.samples)
         bench_hook(bench, targets[0], args.samples)
         bench_hook(bench, targets[1], args.samples, socket_env=True)
+        bench_hook(bench, targets[2], args.samples, socket_env=True, fast=True)
     finally:
         bench.stop()
 
