@@ -26,6 +26,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
+# the loopback model stub's `model_stub` fixture, for every test module
+pytest_plugins = ["tests.model_stub"]
+
 
 @dataclass
 class WzpEnv:

@@ -30,7 +30,6 @@ from wzp_supervisor.agents import claude
 if TYPE_CHECKING:
     from tests.model_stub import ModelStub
 
-pytest_plugins = ["tests.model_stub"]
 
 HOOK_PREFIX = [sys.executable, "-m", "wzp_supervisor"]
 

@@ -38,7 +38,6 @@ from wzp_supervisor.templates import PaneSpec
 if TYPE_CHECKING:
     from tests.model_stub import ModelStub
 
-pytest_plugins = ["tests.model_stub"]
 
 PY = sys.executable
 MINIMAL = "framework:\n  log_level: info\n"
