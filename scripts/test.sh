@@ -38,7 +38,7 @@ CLAUDE="$ROOT/.tools/claude/node_modules/.bin/claude"
 if [ ! -x "$CLAUDE" ]; then
   say "installing @anthropic-ai/claude-code into .tools/claude"
   mkdir -p .tools/claude
-  npm install --silent --no-fund --no-audit --prefix .tools/claude '@anthropic-ai/claude-code@2.1' >/dev/null
+  npm install --silent --no-fund --no-audit --prefix .tools/claude '@anthropic-ai/claude-code@2.1.197' >/dev/null
 fi
 export WZP_CLAUDE_BIN="$CLAUDE"
 export WZP_BIN="$ROOT/.venv/bin/wzp"
