@@ -59,7 +59,6 @@ class _WzpArbiter(Arbiter):  # type: ignore[misc]
     def manage_watchers(self) -> None:
         # Called every check_delay by circus's controller: a safety net behind SIGCHLD.
         self.backend.reap()
-        self.backend.on_tick()
 
 
 class CircusBackend:
@@ -70,13 +69,11 @@ class CircusBackend:
         endpoint: str,
         pubsub_endpoint: str,
         on_exit: Callable[[list[ProcessExit]], None],
-        on_tick: Callable[[], None] = lambda: None,
         check_delay: float = 5.0,
     ) -> None:
         self.endpoint = endpoint
         self.pubsub_endpoint = pubsub_endpoint
         self._on_exit = on_exit
-        self.on_tick = on_tick
         self.check_delay = check_delay
         self.arbiter: Any = None
 

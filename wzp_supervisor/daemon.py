@@ -111,7 +111,6 @@ class Daemon:
             paths.circus_endpoint(),
             paths.circus_pubsub_endpoint(),
             on_exit=self._on_exits,
-            on_tick=self._on_tick,
         )
         self.supervisor = Supervisor(
             self.backend,
@@ -191,9 +190,6 @@ class Daemon:
 
     def _on_exits(self, exits: Any) -> None:
         self.supervisor.on_exits(exits)
-
-    def _on_tick(self) -> None:
-        """Periodic safety net (every check_delay): nothing to poll; exits come from SIGCHLD."""
 
     # -- persistence ------------------------------------------------------------------------
 
