@@ -77,33 +77,40 @@ def attach(target: str, detach_key: str, wait: bool) -> None:
     sys.exit(code)
 
 
-def _coming_up(target: str) -> bool:
-    """Whether the daemon is starting (or about to restart) ``target``'s session."""
+class _NoDaemon(Exception):
+    """No daemon answered."""
+
+
+def _supervised(target: str) -> dict[str, Any] | None:
+    """The daemon's record of ``target`` (None: not supervised); _NoDaemon without a daemon."""
     from wzp_supervisor.client import HubClient
 
     try:
         with HubClient(timeout=2) as client:
             processes = client.request("status")["processes"]
-    except Exception:  # no daemon: nothing will come up
+    except Exception:
+        raise _NoDaemon from None
+    return next((p for p in processes if p["target"] == target), None)
+
+
+def _coming_up(target: str) -> bool:
+    """Whether the daemon is starting (or about to restart) ``target``'s session."""
+    try:
+        proc = _supervised(target)
+    except _NoDaemon:  # nothing will come up
         return False
-    return any(
-        p["target"] == target and p["state"] in ("starting", "running", "backoff")
-        for p in processes
-    )
+    return proc is not None and proc["state"] in ("starting", "running", "backoff")
 
 
 def supervisor_line(target: str, status: Any) -> str:
     """The line an attached view shows while its agent is down, from the daemon's view:
     ``agent-1 exited (code 1); restarting in 2 s (attempt 2)``."""
-    from wzp_supervisor.client import HubClient
     from wzp_supervisor.session.attach import default_waiting_line
 
     try:
-        with HubClient(timeout=2) as client:
-            processes = client.request("status")["processes"]
-    except Exception:  # no daemon: say what the holder told us
+        proc = _supervised(target)
+    except _NoDaemon:  # say what the holder told us
         return default_waiting_line(target, status)
-    proc = next((p for p in processes if p["target"] == target), None)
     if proc is None:
         return f"{target} is no longer supervised"
     pane = proc["pane"]
