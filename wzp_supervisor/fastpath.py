@@ -22,6 +22,7 @@ def run(argv: list[str]) -> int | None:
         return None
     from wzp_supervisor import render
     from wzp_supervisor.client import DaemonNotRunning, HubClient, RequestFailed
+    from wzp_supervisor.summary import state_of
 
     try:
         with HubClient(timeout=30) as client:
@@ -42,7 +43,7 @@ def run(argv: list[str]) -> int | None:
             print(json.dumps({"processes": processes}, indent=2, sort_keys=True, default=str))
         else:
             for proc in processes:
-                print(f"{proc['target']}\t{render.display_state(proc)}")
+                print(f"{proc['target']}\t{state_of(proc)}")
         return 0
     if as_json:
         document = {

@@ -11,6 +11,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from wzp_supervisor.summary import state_of
+
 _ANSI = {"green": 32, "cyan": 36, "blue": 34, "yellow": 33, "magenta": 35, "red": 31, "white": 37}
 STATE_COLOURS = {
     "running": "green",
@@ -68,13 +70,6 @@ def table(rows: list[list[str]], header: list[str], states: list[str] | None = N
     return "\n".join(lines)
 
 
-def display_state(proc: Mapping[str, Any]) -> str:
-    """The agent state while the process runs, else the process state."""
-    if proc["state"] == "running" and proc.get("agent_state"):
-        return str(proc["agent_state"])
-    return str(proc["state"])
-
-
 def info(proc: Mapping[str, Any]) -> str:
     """The INFO column: next try, exit reason, or what the agent waits for."""
     state = proc["state"]
@@ -93,7 +88,7 @@ def render_processes(processes: Sequence[Mapping[str, Any]]) -> str:
     rows = []
     states = []
     for proc in processes:
-        state = display_state(proc)
+        state = state_of(proc)
         since = human_duration(time.time() - proc["since"]) if proc.get("since") else "-"
         rows.append(
             [

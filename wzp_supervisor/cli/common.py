@@ -24,10 +24,14 @@ def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
     sys.exit(code)
 
 
-def hub_request(kind: str, timeout: float | None = 60.0, **fields: Any) -> dict[str, Any]:
-    """One request to the daemon; exits 3 when it is not running, 1 on an error reply."""
+def hub_request(kind: str, *, socket_timeout: float | None = 60.0, **fields: Any) -> dict[str, Any]:
+    """One request to the daemon; exits 3 when it is not running, 1 on an error reply.
+
+    ``socket_timeout`` (None: wait as long as it takes) is how long to wait for the reply; it
+    is not sent, so requests may carry a ``timeout`` field of their own.
+    """
     try:
-        with HubClient(timeout=timeout) as client:
+        with HubClient(timeout=socket_timeout) as client:
             reply = client.request(kind, **fields)
         return {k: v for k, v in reply.items() if k not in ENVELOPE}
     except DaemonNotRunning:

@@ -25,7 +25,8 @@ from wzp_supervisor.cli.common import (
     table,
 )
 from wzp_supervisor.client import DaemonNotRunning, HubClient
-from wzp_supervisor.render import display_state, filter_target, render_processes
+from wzp_supervisor.render import filter_target, render_processes
+from wzp_supervisor.summary import state_of
 
 config_option = click.option(
     "--config",
@@ -189,7 +190,7 @@ def list_processes(as_json: bool) -> None:
         print_json({"processes": processes})
         return
     for proc in processes:
-        click.echo(f"{proc['target']}\t{display_state(proc)}")
+        click.echo(f"{proc['target']}\t{state_of(proc)}")
 
 
 def _control(action: str, doc: str) -> click.Command:
@@ -197,7 +198,7 @@ def _control(action: str, doc: str) -> click.Command:
     @click.argument("target")
     @json_option
     def command(target: str, as_json: bool) -> None:
-        answer = hub_request(f"process.{action}", target=target, timeout=None)
+        answer = hub_request(f"process.{action}", target=target, socket_timeout=None)
         if as_json:
             print_json(answer)
             return
@@ -245,7 +246,7 @@ def workspace_create(
     fields: dict[str, Any] = {"name": name, "dir": os.fspath(target_dir)}
     if template:
         fields["template"] = template
-    answer = hub_request("workspace.create", timeout=None, **fields)
+    answer = hub_request("workspace.create", socket_timeout=None, **fields)
     if as_json:
         print_json(answer)
         return
@@ -281,7 +282,7 @@ def workspace_list(as_json: bool) -> None:
 @click.option("--force", is_flag=True, help="Also remove worktrees holding unsaved work.")
 def workspace_delete(name: str, force: bool) -> None:
     """Stop workspace NAME's processes and forget it."""
-    answer = hub_request("workspace.delete", timeout=None, name=name, force=force)
+    answer = hub_request("workspace.delete", socket_timeout=None, name=name, force=force)
     click.echo(
         f"workspace {answer['deleted']} deleted ({len(answer['processes'])} processes stopped)"
     )

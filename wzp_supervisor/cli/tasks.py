@@ -39,22 +39,6 @@ def task() -> None:
     """Send prompts to agents and follow them: send, submit, list, show, cancel."""
 
 
-def _ask(kind: str, fields: dict[str, Any]) -> dict[str, Any]:
-    """``hub_request`` without a socket timeout, for requests that carry their own ``timeout``
-    field (which ``hub_request``'s own keyword would swallow)."""
-    from wzp_supervisor.client import DaemonNotRunning, HubClient, RequestFailed
-
-    try:
-        with HubClient(timeout=None) as client:
-            return client.request(kind, **fields)
-    except DaemonNotRunning:
-        fail("the wzp daemon is not running; run `wzp up`", EXIT_NOT_RUNNING)
-    except RequestFailed as exc:
-        fail(exc.message)
-    except (ConnectionError, OSError) as exc:
-        fail(f"lost the connection to the daemon: {exc}")
-
-
 def _wait_until_done(answer: dict[str, Any], timeout: float | None) -> dict[str, Any]:
     """Ask ``task.wait`` until the task ends; exits 1 when ``timeout`` passes first."""
     started = time.monotonic()
@@ -67,7 +51,7 @@ def _wait_until_done(answer: dict[str, Any], timeout: float | None) -> dict[str,
         fields: dict[str, Any] = {"task": answer["task"]["id"]}
         if remaining is not None:
             fields["timeout"] = remaining
-        answer = _ask("task.wait", fields)
+        answer = hub_request("task.wait", socket_timeout=None, **fields)
     return answer
 
 
@@ -99,7 +83,7 @@ def task_send(
         fields["wait"] = True
         if timeout is not None:
             fields["timeout"] = timeout
-    answer = _ask("task.request", fields)
+    answer = hub_request("task.request", socket_timeout=None, **fields)
     if not wait:
         if as_json:
             print_json(answer)
@@ -128,7 +112,7 @@ def task_submit(
     fields: dict[str, Any] = {"prompt": prompt, "priority": priority}
     if workspace:
         fields["workspace"] = workspace
-    answer = _ask("task.submit", fields)
+    answer = hub_request("task.submit", socket_timeout=None, **fields)
     if wait:
         _print_outcome(_wait_until_done(answer, timeout), as_json)
     elif as_json:
