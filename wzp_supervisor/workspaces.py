@@ -55,23 +55,7 @@ class WorkspaceManager:
 
     def listing(self) -> list[dict[str, Any]]:
         """Each workspace with its processes' targets and counts by state."""
-        out = []
-        for rec in self.records.values():
-            procs = self.processes_of(rec.name)
-            totals: dict[str, int] = {}
-            for proc in procs:
-                totals[proc.state] = totals.get(proc.state, 0) + 1
-            out.append(
-                {
-                    "name": rec.name,
-                    "template": rec.template,
-                    "dir": rec.dir,
-                    "created": rec.created,
-                    "processes": [p.target for p in procs],
-                    "totals": totals,
-                }
-            )
-        return out
+        return [self._describe(rec) for rec in self.records.values()]
 
     def expand(self, name: str, template_name: str, directory: Path) -> list[templates.PaneSpec]:
         template = self.config.templates.get(template_name)
@@ -192,10 +176,19 @@ class WorkspaceManager:
         }
 
     def _describe(self, record: WorkspaceRecord) -> dict[str, Any]:
-        for item in self.listing():
-            if item["name"] == record.name:
-                return item
-        return {"name": record.name}
+        """One workspace with its processes' targets and counts by state."""
+        procs = self.processes_of(record.name)
+        totals: dict[str, int] = {}
+        for proc in procs:
+            totals[proc.state] = totals.get(proc.state, 0) + 1
+        return {
+            "name": record.name,
+            "template": record.template,
+            "dir": record.dir,
+            "created": record.created,
+            "processes": [p.target for p in procs],
+            "totals": totals,
+        }
 
     # -- restore ----------------------------------------------------------------------------
 
