@@ -206,7 +206,8 @@ class Daemon:
 
     def save_now(self) -> None:
         self._save_pending = False
-        self.notifier.status(self.summary())
+        if self.notifier.enabled:  # the summary decorates every process: only under systemd
+            self.notifier.status(self.summary())
         try:
             self.store.save(self.state_document())
         except OSError:
