@@ -7,10 +7,8 @@ boot (sockets, pid, status.json) under ``$XDG_RUNTIME_DIR/wezterm-parallel``.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
-import tempfile
 from pathlib import Path
 
 APP = "wezterm-parallel"
@@ -82,6 +80,8 @@ def runtime_base() -> Path:
     xdg = os.environ.get("XDG_RUNTIME_DIR")
     if xdg and os.path.isabs(xdg):
         return Path(xdg) / APP
+    import tempfile  # only without XDG_RUNTIME_DIR (keeps the holder's imports small)
+
     return Path(tempfile.gettempdir()) / f"{APP}-{os.getuid()}"
 
 
@@ -176,5 +176,7 @@ def session_socket(workspace: str, pane: str) -> Path:
     readable = sessions / f"{workspace}--{pane}.sock"
     if len(os.fsencode(readable)) <= _MAX_SOCKET_PATH:
         return readable
+    import hashlib  # only for names too long for sun_path
+
     digest = hashlib.sha256(f"{workspace}/{pane}".encode()).hexdigest()[:20]
     return sessions / f"{digest}.sock"

@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from wzp_supervisor import paths
+
 RLIMITS = {
     "nofile": resource.RLIMIT_NOFILE,
     "nproc": resource.RLIMIT_NPROC,
@@ -86,16 +88,10 @@ def spawn(
 
 
 def _check_private(directory: Path) -> None:
-    # Same rule as paths.check_private_dir, without importing paths (hashlib and tempfile
-    # would cost the holder 4.5 MiB of RSS).
-    st = os.lstat(directory)
-    if not stat.S_ISDIR(st.st_mode):
-        raise StartError(f"{directory} is not a directory (refusing a symlink or file)")
-    if st.st_uid != os.getuid() or st.st_mode & 0o077:
-        raise StartError(
-            f"{directory} must be owned by you and mode 0700 "
-            f"(it is uid {st.st_uid}, mode {stat.S_IMODE(st.st_mode):04o})"
-        )
+    try:
+        paths.check_private_dir(directory)
+    except paths.RuntimeDirError as exc:
+        raise StartError(str(exc)) from None
 
 
 def listen(path: Path) -> socket.socket:
