@@ -11,34 +11,18 @@ import asyncio
 import contextlib
 import logging
 import os
-import socket
-import struct
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from wzp_supervisor import protocol
 from wzp_supervisor.events import EventBus
+from wzp_supervisor.peercred import peer_uid
 from wzp_supervisor.protocol import ProtocolError
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
-
-
-def peer_uid(sock: socket.socket) -> int | None:
-    """The uid of the process on the other end of a Unix socket (None when unknown)."""
-    if sys.platform.startswith("linux"):
-        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-        _pid, uid, _gid = struct.unpack("3i", creds)
-        return int(uid)
-    if sys.platform == "darwin":  # LOCAL_PEERCRED → struct xucred {u_int version; uid_t uid; …}
-        local_peercred = 0x001
-        creds = sock.getsockopt(0, local_peercred, struct.calcsize("2I"))
-        _version, uid = struct.unpack("2I", creds)
-        return int(uid)
-    return None
 
 
 class HubServer:
