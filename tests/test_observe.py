@@ -139,8 +139,8 @@ def test_fatal_agent_notifies_with_name_and_reason(wzp_env: WzpEnv) -> None:
 
     def crashy_fatal() -> dict[str, Any] | None:
         doc = read_status(wzp_env)  # rewritten just after the notification (debounced)
-        agent = next(a for a in doc["agents"] if a["target"] == "demo/crashy")
-        return doc if agent["state"] == "fatal" else None
+        agent = next((a for a in doc["agents"] if a["target"] == "demo/crashy"), None)
+        return doc if agent is not None and agent["state"] == "fatal" else None
 
     status = wzp_env.wait_for(crashy_fatal, what="fatal in status.json")
     crashy = next(a for a in status["agents"] if a["target"] == "demo/crashy")
@@ -272,8 +272,8 @@ def test_current_task_in_status_json_and_its_duration_in_metrics(wzp_env: WzpEnv
     task = hub("task.request", target="demo/a1", prompt="refactor   the parser\nplease")["task"]
 
     def with_task() -> dict[str, Any] | None:
-        agent = read_status(wzp_env)["agents"][0]
-        return agent if agent["task"] else None
+        agents = read_status(wzp_env)["agents"]  # written before the workspace existed?
+        return agents[0] if agents and agents[0]["task"] else None
 
     agent = wzp_env.wait_for(with_task, what="the task in status.json")
     assert agent["task"] == {"id": task["id"], "prompt": "refactor the parser please"}

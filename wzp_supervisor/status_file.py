@@ -71,11 +71,17 @@ def _task_summary(task: Any, prompt: Any = None) -> Any:
     return {"id": str(task), "prompt": _clip(prompt, TASK_CHARS)}
 
 
+def _since(proc: Mapping[str, Any]) -> float:
+    """When the shown state began, unrounded (ordering needs every digit)."""
+    agent_shown = proc.get("state") == "running" and bool(proc.get("agent_state"))
+    since = proc.get("agent_since") if agent_shown else proc.get("since")
+    return float(since or proc.get("since") or 0.0)
+
+
 def agent_entry(proc: Mapping[str, Any]) -> dict[str, Any]:
     """One agent's record from a decorated process dict (see ``Daemon.process_snapshot``)."""
     state = state_of(proc)
     agent_shown = proc.get("state") == "running" and bool(proc.get("agent_state"))
-    since = proc.get("agent_since") if agent_shown else proc.get("since")
     reason = proc.get("agent_reason") if agent_shown else proc.get("reason")
     message = proc.get("agent_message") if agent_shown else None
     return {
@@ -84,7 +90,7 @@ def agent_entry(proc: Mapping[str, Any]) -> dict[str, Any]:
         "pane": proc.get("pane"),
         "kind": proc.get("kind"),
         "state": state,
-        "since": round(float(since or proc.get("since") or 0.0), 2),
+        "since": round(_since(proc), 2),
         "reason": _clip(reason, REASON_CHARS),
         "message": _clip(message, MESSAGE_CHARS),
         "cpu": round(float(proc.get("cpu") or 0.0), 1),
@@ -108,8 +114,9 @@ def build_status(
     per_ws: dict[str, dict[str, Any]] = {}
     for ws in workspaces:
         per_ws[str(ws["name"])] = {"totals": empty_totals(), "dir": ws.get("dir")}
-    agents = [agent_entry(p) for p in processes]
-    agents.sort(key=lambda a: str(a["target"]))
+    entries = [(_since(p), agent_entry(p)) for p in processes]
+    entries.sort(key=lambda e: str(e[1]["target"]))
+    agents = [agent for _, agent in entries]
     cpu = 0.0
     rss = 0
     for agent in agents:
@@ -123,19 +130,18 @@ def build_status(
                 bucket[key] += 1
         cpu += agent["cpu"]
         rss += agent["rss"]
-    waiting = sorted(
-        (
-            {
-                "target": a["target"],
-                "since": a["since"],
-                "reason": a["reason"],
-                "message": a["message"],
-            }
-            for a in agents
-            if a["state"] == "waiting_input"
-        ),
-        key=lambda w: (w["since"], str(w["target"])),
-    )
+    waiting = [
+        {
+            "target": a["target"],
+            "since": a["since"],
+            "reason": a["reason"],
+            "message": a["message"],
+        }
+        for _, a in sorted(
+            (e for e in entries if e[1]["state"] == "waiting_input"),
+            key=lambda e: (e[0], str(e[1]["target"])),
+        )
+    ]
     return {
         "schema": SCHEMA,
         "ts": round(time.time() if now is None else now, 2),
