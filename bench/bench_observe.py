@@ -55,7 +55,7 @@ def stop_trees(trees: list[subprocess.Popen[bytes]]) -> None:
 
 
 def bench_sampler(n: int, use_proc: bool, samples: int) -> dict[str, float]:
-    from wzp_supervisor.stats import Sampler
+    from wzp_supervisor.sampler import Sampler
 
     trees = start_trees(n)
     try:

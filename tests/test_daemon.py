@@ -15,54 +15,7 @@ import psutil
 import pytest
 
 from tests.conftest import WzpEnv
-
-PY = sys.executable
-
-
-def config_with(panes: str, extra: str = "", layout: str = "four_pane_grid") -> str:
-    return f"""
-framework:
-  max_workspaces: 3
-processes:
-  claude_code:
-    max_instances: 4
-{extra}
-workspaces:
-  default_template: t
-  templates:
-    t:
-      layout: {layout}
-      panes:
-{panes}
-"""
-
-
-def pane(name: str, position: str, code: str, **opts: object) -> str:
-    lines = [
-        f"        - name: {name}",
-        f"          position: {position}",
-        f"          command: [{json.dumps(PY)}, '-c', {json.dumps(code)}]",
-    ]
-    lines += [f"          {key}: {value}" for key, value in opts.items()]
-    return "\n".join(lines) + "\n"
-
-
-SLEEP = "import time; time.sleep(10000)"
-
-
-def start(env: WzpEnv, config: str, workspace: str = "demo") -> None:
-    env.write_config(config)
-    env.wzp("up", check=True)
-    env.wzp("workspace", "create", workspace, "--dir", str(env.work), check=True)
-
-
-def running_pid(env: WzpEnv, target: str) -> int:
-    def check() -> int | None:
-        proc = env.process(target)
-        return proc["pid"] if proc["state"] == "running" else None
-
-    pid: int = env.wait_for(check, what=f"{target} running")
-    return pid
+from tests.support import SLEEP, config_with, pane, running_pid, start
 
 
 def holder_children(pid: int) -> list[psutil.Process]:

@@ -20,7 +20,7 @@ from tests.observe_support import (
     pool_config,
 )
 from wzp_supervisor.metrics import Metrics
-from wzp_supervisor.summary import state_of
+from wzp_supervisor.states import shown_state as state_of
 
 
 def samples(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:

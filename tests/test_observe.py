@@ -26,8 +26,8 @@ from tests.observe_support import (
     recorder,
 )
 from wzp_supervisor.config import NotificationsConfig
-from wzp_supervisor.notify import BURST, Alert, Notifier, build_argv, default_command
-from wzp_supervisor.stats import Sampler
+from wzp_supervisor.desktop_notify import BURST, Alert, Notifier, build_argv, default_command
+from wzp_supervisor.sampler import Sampler
 
 FAIL_FAST = [PY, "-c", "import sys; sys.exit(3)"]
 
@@ -172,7 +172,6 @@ def test_template_notify_false_and_configured_command(wzp_env: WzpEnv) -> None:
 
 
 def test_waiting_input_notifies_and_lists_oldest_first(wzp_env: WzpEnv) -> None:
-    pytest.importorskip("wzp_supervisor.agent_states")
     log = with_recorder(wzp_env)
     panes = pane_yaml("a1", "top_left", SLEEP, agent="claude") + pane_yaml(
         "a2", "top_right", SLEEP, agent="claude"
@@ -261,8 +260,6 @@ def test_views_without_daemon_exit_3(wzp_env: WzpEnv) -> None:
 
 
 def test_current_task_in_status_json_and_its_duration_in_metrics(wzp_env: WzpEnv) -> None:
-    pytest.importorskip("wzp_supervisor.agent_states")
-    pytest.importorskip("wzp_supervisor.tasks")
     wzp_env.write_config(pool_config(pane_yaml("a1", "top_left", SLEEP, agent="claude")))
     wzp_env.wzp("up", check=True)
     create_workspace(wzp_env, "demo")

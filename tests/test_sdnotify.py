@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from wzp_supervisor.sdnotify import SdNotifier, environment_names, watchdog_loop
+from wzp_supervisor.systemd_notify import SdNotifier, environment_names, watchdog_loop
 
 
 @pytest.fixture()

@@ -12,7 +12,8 @@ import psutil
 import pytest
 
 from tests.conftest import WzpEnv
-from wzp_supervisor.worktrees import _relocate, branch_name
+from wzp_supervisor.git_worktrees import branch_name
+from wzp_supervisor.worktrees import _relocate
 
 PY = sys.executable
 SLEEP = "import time; time.sleep(10000)"

@@ -1,6 +1,6 @@
 """Agent states from Claude Code hooks: starting → busy ⇄ waiting_input → idle.
 
-A daemon extension (see ``daemon.EXTENSIONS``). Claude Code runs ``wzp hook EVENT`` for each
+A daemon feature. Claude Code runs ``wzp hook EVENT`` for each
 hook event and that sends one ``status.update`` message here; supervision events
 (ProcessStarted/Exited/Fatal/Stopped) add ``starting``, ``exited``, ``backoff``, ``fatal`` and
 ``stopped``. Every change is published as ``AgentStateChanged {target, state, previous, reason,
@@ -23,41 +23,23 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from wzp_supervisor import paths, protocol
 from wzp_supervisor.agents import claude
+from wzp_supervisor.features import DaemonContext, FeatureBase, SavedState
 from wzp_supervisor.protocol import ProtocolError
-
-if TYPE_CHECKING:
-    from wzp_supervisor.daemon import Daemon
+from wzp_supervisor.states import (
+    AGENT_STATES,
+    LIVE_PROCESS_STATES,
+    SUPERVISION_EVENT_STATES,
+    ProcessInfo,
+)
 
 log = logging.getLogger(__name__)
 
 HookObserver = Callable[[str, str, Mapping[str, Any]], None]
 """Called with (target, hook event, payload) after each status.update was applied."""
-
-AGENT_STATES = (
-    "starting",
-    "busy",
-    "waiting_input",
-    "idle",
-    "exited",
-    "backoff",
-    "fatal",
-    "stopped",
-)
-"""Every state an agent can be in."""
-
-# Supervision event → agent state.
-_SUPERVISION = {
-    "ProcessStarted": "starting",
-    "ProcessExited": "exited",
-    "ProcessFatal": "fatal",
-    "ProcessStopped": "stopped",
-}
-# Process states (ManagedProcess.state) in which hook events are believed.
-_LIVE = frozenset({"running", "starting"})
 
 
 @dataclass
@@ -112,17 +94,17 @@ class AgentRecord:
         )
 
 
-class AgentStates:
-    """Daemon extension: per-agent states from hooks and supervision; the ``status.update``
-    hub type; session ids kept current for resume."""
+class AgentStates(FeatureBase):
+    """Per-agent states from hooks and supervision; the ``status.update`` hub type; session
+    ids kept current for resume."""
 
-    def __init__(self, daemon: Daemon) -> None:
-        self.daemon = daemon
+    def __init__(self, ctx: DaemonContext) -> None:
+        self.ctx = ctx
         self.records: dict[str, AgentRecord] = {}
         self._observers: list[HookObserver] = []
-        daemon.hub.register("status.update", self.handle_update)
-        daemon.hub.register("agent.states", self.handle_states)
-        daemon.bus.add_listener(self._on_event)
+        ctx.hub.register("status.update", self.handle_update)
+        ctx.hub.register("agent.states", self.handle_states)
+        ctx.bus.add_listener(self._on_event)
 
     # -- public API for other extensions ----------------------------------------------------
 
@@ -137,15 +119,15 @@ class AgentStates:
 
     def is_claude(self, target: str) -> bool:
         """Whether ``target`` is a supervised Claude agent."""
-        proc = self.daemon.supervisor.processes.get(target)
+        proc = self.ctx.processes.processes.get(target)
         return proc is not None and proc.spec.agent == "claude"
 
-    # -- extension hooks --------------------------------------------------------------------
+    # -- feature --------------------------------------------------------------------
 
     async def stop(self) -> None:
-        self.daemon.bus.remove_listener(self._on_event)
+        self.ctx.bus.remove_listener(self._on_event)
 
-    def decorate_processes(self, processes: list[dict[str, Any]]) -> None:
+    def decorate(self, processes: list[ProcessInfo]) -> None:
         """Add agent_state/agent_since/agent_reason/agent_message/session_id/task to agents."""
         for info in processes:
             if info.get("kind") != "claude":
@@ -168,12 +150,11 @@ class AgentStates:
             info["agent_reason"] = reason
             info["agent_message"] = message
             info["session_id"] = record.session_id if record is not None else None
-            info.setdefault("task", None)
 
     def state_contribution(self) -> dict[str, Any]:
         return {"agent_states": {t: r.to_json() for t, r in self.records.items()}}
 
-    def restore(self, state: Mapping[str, Any]) -> None:
+    def restore(self, state: SavedState) -> None:
         saved = state.get("agent_states")
         if not isinstance(saved, Mapping):
             return
@@ -188,12 +169,12 @@ class AgentStates:
         target = protocol.field(msg, "agent", str)
         event = protocol.field(msg, "event", str)
         payload = protocol.field(msg, "payload", dict, required=False) or {}
-        proc = self.daemon.supervisor.processes.get(target)
+        proc = self.ctx.processes.processes.get(target)
         if proc is None:
             raise ProtocolError(protocol.NOT_FOUND, f"no supervised process {target!r}")
         if proc.spec.agent != "claude":
             return {"ignored": "not a Claude agent"}
-        if proc.state not in _LIVE:
+        if proc.state not in LIVE_PROCESS_STATES:
             return {"ignored": f"process is {proc.state}"}
         record = self._record(target)
         record.last_event = event
@@ -228,7 +209,7 @@ class AgentStates:
         if previous != state:
             record.since = time.time()
         record.state, record.reason, record.message = state, reason, message
-        self.daemon.bus.publish(
+        self.ctx.bus.publish(
             "AgentStateChanged",
             "state",
             target=target,
@@ -260,14 +241,14 @@ class AgentStates:
             claude.write_session_id(paths.session_id_file(workspace, pane), session_id)
         except OSError:
             log.exception("%s: could not record session id %s", record.target, session_id)
-        self.daemon.schedule_save()
+        self.ctx.schedule_save()
 
     def _on_event(self, event: dict[str, Any]) -> None:
         """Bus listener: supervision events become agent states. Never raises."""
         try:
             name = event.get("event")
             target = event.get("target")
-            state = _SUPERVISION.get(str(name))
+            state = SUPERVISION_EVENT_STATES.get(str(name))
             if state is None or not isinstance(target, str) or not self.is_claude(target):
                 return
             if name == "ProcessStarted":
@@ -288,7 +269,7 @@ class AgentStates:
             log.exception("agent states: could not handle %r", event.get("event"))
 
     def _follow_supervision(self, target: str) -> None:
-        proc = self.daemon.supervisor.processes.get(target)
+        proc = self.ctx.processes.processes.get(target)
         if proc is not None and proc.state in ("backoff", "fatal"):
             self.set_state(target, proc.state, proc.reason or None)
 

@@ -1,7 +1,11 @@
-"""The wzp daemon: Circus arbiter, hub, state and workspaces on one asyncio loop.
+"""The wzp daemon: Circus arbiter, hub, state store, workspaces and features on one loop.
 
 Run in the foreground by ``wzp daemon`` (systemd/launchd run exactly that); ``wzp up`` starts
 it detached. One daemon per user: a lock in the runtime dir refuses a second one.
+
+``Daemon.__init__`` is the wiring diagram: every feature is built here by name, given the
+shared ``DaemonContext`` and the other features it depends on. The order of ``features`` is the
+order of restore, decorate and start; stop runs in reverse.
 """
 
 from __future__ import annotations
@@ -15,56 +19,32 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
-import psutil
-
-from wzp_supervisor import __version__, paths, protocol
-from wzp_supervisor.circus_backend import CircusBackend, pid_matches, terminate_tree
+from wzp_supervisor import paths, protocol
+from wzp_supervisor.agent_states import AgentStates
+from wzp_supervisor.circus_backend import CircusBackend, ProcessExit
 from wzp_supervisor.config import Config, load_config
+from wzp_supervisor.config_reload import Reloader
 from wzp_supervisor.events import EventBus
+from wzp_supervisor.features import DaemonContext, Feature, Handler
 from wzp_supervisor.hub import HubServer
 from wzp_supervisor.logs import setup_logging
+from wzp_supervisor.observe import Observer
+from wzp_supervisor.orphans import reap_orphans
+from wzp_supervisor.plugins import PluginHost
+from wzp_supervisor.process_control import ProcessControl
+from wzp_supervisor.process_table import ProcessTable
 from wzp_supervisor.protocol import ProtocolError
-from wzp_supervisor.sdnotify import SdNotifier, watchdog_loop
-from wzp_supervisor.state import StateStore
-from wzp_supervisor.summary import one_line
-from wzp_supervisor.supervisor import ManagedProcess, Supervisor, SupervisorError
+from wzp_supervisor.state_store import StateStore
+from wzp_supervisor.states import ProcessInfo, one_line
+from wzp_supervisor.systemd_notify import SdNotifier, watchdog_loop
+from wzp_supervisor.task_queue import TaskQueue
+from wzp_supervisor.task_requests import TaskRequests
 from wzp_supervisor.workspaces import WorkspaceManager
+from wzp_supervisor.worktrees import Worktrees
 
 log = logging.getLogger("wzp.daemon")
-
-
-# Daemon extensions, each a class taking the Daemon. An extension may define
-# ``async start()`` / ``async stop()`` (after the arbiter is up / before it goes down),
-# ``decorate_processes(list[dict])`` (add fields to process listings),
-# ``state_contribution() -> dict`` (top-level keys saved in state.json) and
-# ``restore(state)`` (called with the loaded state before workspaces are restored).
-EXTENSIONS = (
-    "wzp_supervisor.agent_states:AgentStates",
-    "wzp_supervisor.tasks:TaskQueue",
-    "wzp_supervisor.observe:Observer",
-    "wzp_supervisor.worktrees:Worktrees",
-    "wzp_supervisor.reload:Reloader",
-    "wzp_supervisor.plugins:PluginHost",
-)
-
-
-def load_extensions(daemon: Daemon) -> list[Any]:
-    """Instantiate the extensions that are installed."""
-    import importlib
-
-    loaded = []
-    for spec in EXTENSIONS:
-        module_name, _, class_name = spec.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        loaded.append(getattr(module, class_name)(daemon))
-    return loaded
 
 
 class AlreadyRunning(RuntimeError):
@@ -107,25 +87,65 @@ class Daemon:
         self.started = time.time()
         self.stop_event = asyncio.Event()
         self._save_pending = False
+        self._unsaved = False  # changes not yet durably saved (pending, or a save failed)
+        self.changes = 0  # counts schedule_save calls: did a request change anything?
+        self._save_error: str | None = None
         self.backend = CircusBackend(
             paths.circus_endpoint(),
             paths.circus_pubsub_endpoint(),
             on_exit=self._on_exits,
         )
-        self.supervisor = Supervisor(
+        self.processes = ProcessTable(
             self.backend,
             self.bus,
             on_change=self.schedule_save,
             passthrough=tuple(config.processes.env_passthrough),
         )
-        self.workspaces = WorkspaceManager(self)
+        self.workspaces = WorkspaceManager(
+            self.processes, self.bus, lambda: self.config, self.schedule_save, self.persist
+        )
         self.hub = HubServer(
             paths.hub_socket(),
             self.bus,
             max_bytes=config.communication.max_message_bytes,
             request_timeout=config.communication.message_timeout,
         )
-        self.extensions: list[Any] = load_extensions(self)
+        ctx = DaemonContext(
+            bus=self.bus,
+            hub=AcknowledgingHub(self.hub, self),
+            processes=self.processes,
+            workspaces=self.workspaces,
+            config=lambda: self.config,
+            schedule_save=self.schedule_save,
+            snapshot=self.process_snapshot,
+            started=self.started,
+        )
+        control = ProcessControl(ctx, config_path, self.stop_event.set, self.store.warnings)
+        states = AgentStates(ctx)
+        tasks = TaskQueue(ctx, states)
+        task_requests = TaskRequests(tasks)
+        observer = Observer(ctx, tasks)
+        worktrees = Worktrees(ctx)
+        self.workspaces.add_hook(worktrees)
+        reloader = Reloader(ctx, self.notifier, config_path, self.apply_config)
+        plugins = PluginHost(ctx)
+        self.reloader = reloader
+        self.features: list[Feature] = [
+            control,
+            states,
+            tasks,
+            task_requests,
+            observer,
+            worktrees,
+            reloader,
+            plugins,
+        ]
+        self._register_workspace_handlers()
+
+    def apply_config(self, config: Config) -> None:
+        """Make ``config`` the running config (after a reload)."""
+        self.config = config
+        self.processes.passthrough = tuple(config.processes.env_passthrough)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -139,15 +159,10 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
             loop.add_signal_handler(sig, self.stop_event.set)
         loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
-        self._register_handlers()
-        for extension in self.extensions:
-            restore = getattr(extension, "restore", None)
-            if restore is not None:
-                restore(state)
-        for extension in self.extensions:
-            start = getattr(extension, "start", None)
-            if start is not None:
-                await start()
+        for feature in self.features:
+            feature.restore(state)
+        for feature in self.features:
+            await feature.start()
         await self.workspaces.restore(state)
         await self.hub.start()
         paths.pid_file().write_text(f"{os.getpid()}\n")
@@ -167,15 +182,13 @@ class Daemon:
         if self._watchdog is not None:
             self._watchdog.cancel()
         self.bus.publish("DaemonStopping", "daemon")
-        for extension in reversed(self.extensions):
-            stop = getattr(extension, "stop", None)
-            if stop is not None:
-                try:
-                    await stop()
-                except Exception:
-                    log.exception("extension %r failed to stop", extension)
+        for feature in reversed(self.features):
+            try:
+                await feature.stop()
+            except Exception:
+                log.exception("feature %s failed to stop", type(feature).__name__)
         await self.hub.stop()
-        await self.supervisor.shutdown()
+        await self.processes.shutdown()
         self.save_now()
         await self.backend.stop()
         with contextlib.suppress(FileNotFoundError):
@@ -183,18 +196,18 @@ class Daemon:
         log.info("daemon stopped")
 
     def _on_sighup(self) -> None:
-        handler = self.hub.handlers.get("reload")
-        if handler is not None:
-            task = asyncio.ensure_future(handler({"type": "reload"}))
-            task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+        task = asyncio.ensure_future(self.reloader.reload())
+        task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
 
-    def _on_exits(self, exits: Any) -> None:
-        self.supervisor.on_exits(exits)
+    def _on_exits(self, exits: list[ProcessExit]) -> None:
+        self.processes.on_exits(exits)
 
     # -- persistence ------------------------------------------------------------------------
 
     def schedule_save(self) -> None:
         """Persist soon: many changes within one loop iteration become one write."""
+        self._unsaved = True
+        self.changes += 1
         if self._save_pending:
             return
         self._save_pending = True
@@ -204,18 +217,33 @@ class Daemon:
         """The one-line pool summary (systemd STATUS=, the WezTerm bar)."""
         return one_line(self.process_snapshot())
 
-    def save_now(self) -> None:
+    def save_now(self) -> bool:
+        """Write the state now; False (logged, and an Error event) when it failed."""
         self._save_pending = False
         if self.notifier.enabled:  # the summary decorates every process: only under systemd
             self.notifier.status(self.summary())
         try:
             self.store.save(self.state_document())
-        except OSError:
-            log.exception("could not save state")
+        except OSError as exc:
+            message = f"could not save state to {self.store.path}: {exc.strerror or exc}"
+            if message != self._save_error:  # once per kind of failure, not per change
+                log.error(message)
+                self.bus.publish("Error", "error", reason=message)
+            self._save_error = message
+            self._unsaved = True
+            return False
+        self._unsaved = False
+        self._save_error = None
+        return True
+
+    def persist(self) -> None:
+        """Save unsaved changes now; raises ProtocolError when they could not be saved."""
+        if self._unsaved and not self.save_now():
+            raise ProtocolError(protocol.INTERNAL, self._save_error or "could not save state")
 
     def state_document(self) -> dict[str, Any]:
         state: dict[str, Any] = {"workspaces": self.workspaces.to_state(), "processes": {}}
-        for proc in self.supervisor.processes.values():
+        for proc in self.processes.processes.values():
             state["processes"][proc.target] = {
                 "desired": proc.desired,
                 "state": proc.state,
@@ -224,131 +252,63 @@ class Daemon:
                 "restarts": proc.restarts,
                 "exit_code": proc.exit_code,
             }
-        for extension in self.extensions:
-            contribute = getattr(extension, "state_contribution", None)
-            if contribute is not None:
-                state.update(contribute())
+        for feature in self.features:
+            state.update(feature.state_contribution())
         return state
 
-    # -- hub handlers -----------------------------------------------------------------------
-
-    def _register_handlers(self) -> None:
-        h = self.hub.register
-        h("ping", self._ping)
-        h("status", self._status)
-        h("process.list", self._status)
-        h("workspace.create", self.workspaces.handle_create)
-        h("workspace.list", self.workspaces.handle_list)
-        h("workspace.delete", self.workspaces.handle_delete)
-        h("layout", self.workspaces.handle_layout)
-        h("process.start", self._control("start"))
-        h("process.stop", self._control("stop"))
-        h("process.restart", self._control("restart"))
-        h("process.kill", self._control("kill"))
-        h("process.signal", self._signal)
-        h("config.get", self._config_get)
-        h("events.recent", self._events_recent)
-        h("shutdown", self._shutdown)
-
-    async def _ping(self, _msg: dict[str, Any]) -> dict[str, Any]:
-        return {"pid": os.getpid(), "version": __version__, "uptime": time.time() - self.started}
-
-    def process_snapshot(self) -> list[dict[str, Any]]:
-        """Every process's info, decorated by the extensions (agent state, cpu, task…)."""
-        processes = self.supervisor.snapshot()
-        for extension in self.extensions:
-            decorate = getattr(extension, "decorate_processes", None)
-            if decorate is not None:
-                decorate(processes)
+    def process_snapshot(self) -> list[ProcessInfo]:
+        """Every process's info, decorated by each feature (agent state, task, cpu, …)."""
+        processes = self.processes.snapshot()
+        for feature in self.features:
+            feature.decorate(processes)
         return processes
 
-    async def _status(self, _msg: dict[str, Any]) -> dict[str, Any]:
-        processes = self.process_snapshot()
-        return {
-            "daemon": await self._ping(_msg),
-            "workspaces": self.workspaces.listing(),
-            "processes": processes,
-        }
-
-    def _targets(self, msg: dict[str, Any]) -> list[ManagedProcess]:
-        target = protocol.field(msg, "target", str)
-        try:
-            return self.supervisor.select(target)
-        except SupervisorError as exc:
-            raise ProtocolError(exc.code, exc.message) from None
-
-    def _control(self, action: str) -> Any:
-        async def handle(msg: dict[str, Any]) -> dict[str, Any]:
-            procs = self._targets(msg)
-            sup = self.supervisor
-            if action == "start":
-                await asyncio.gather(*(sup.start(p) for p in procs))
-            elif action == "stop":
-                await asyncio.gather(*(sup.stop(p) for p in procs))
-            elif action == "restart":
-                await asyncio.gather(*(sup.restart(p) for p in procs))
-            else:
-                await asyncio.gather(*(sup.stop(p, kill=True) for p in procs))
-            return {"processes": [p.info() for p in procs]}
-
-        return handle
-
-    async def _signal(self, msg: dict[str, Any]) -> dict[str, Any]:
-        name = protocol.field(msg, "signal", str).upper()
-        try:
-            signum = signal.Signals[name if name.startswith("SIG") else f"SIG{name}"]
-        except KeyError:
-            raise ProtocolError(protocol.INVALID, f"unknown signal {name!r}") from None
-        procs = self._targets(msg)
-        try:
-            for proc in procs:
-                self.supervisor.signal(proc, signum)
-        except SupervisorError as exc:
-            raise ProtocolError(exc.code, exc.message) from None
-        return {"signalled": [p.target for p in procs], "signal": signum.name}
-
-    async def _config_get(self, _msg: dict[str, Any]) -> dict[str, Any]:
-        from wzp_supervisor.config import config_to_dict
-
-        return {
-            "config": config_to_dict(self.config, mask_secrets=True),
-            "path": os.fspath(self.config_path) if self.config_path else None,
-        }
-
-    async def _events_recent(self, msg: dict[str, Any]) -> dict[str, Any]:
-        limit = protocol.field(msg, "limit", int, required=False) or 100
-        return {"events": list(self.bus.recent)[-limit:]}
-
-    async def _shutdown(self, _msg: dict[str, Any]) -> dict[str, Any]:
-        asyncio.get_running_loop().call_soon(self.stop_event.set)
-        return {"stopping": True, "pid": os.getpid()}
+    def _register_workspace_handlers(self) -> None:
+        register = AcknowledgingHub(self.hub, self).register
+        register("workspace.create", self.workspaces.handle_create)
+        register("workspace.list", self.workspaces.handle_list)
+        register("workspace.delete", self.workspaces.handle_delete)
+        register("layout", self.workspaces.handle_layout)
 
 
-async def reap_orphans(state: dict[str, Any]) -> None:
-    """Stop processes left behind by a daemon that was SIGKILLed, before anything respawns.
+class Persistence(Protocol):
+    """How many changes were scheduled for saving, and saving them now."""
 
-    Recorded (pid, create time) pairs are matched exactly; holders of this runtime dir that
-    no record names (a crash between spawn and save) are found by their command line.
-    """
-    victims: list[tuple[int, float]] = []
-    for target, record in state.get("processes", {}).items():
-        pid, created = record.get("pid"), record.get("create_time")
-        if isinstance(pid, int) and isinstance(created, float) and pid_matches(pid, created):
-            log.warning("stopping %s (pid %s) left over from a previous daemon", target, pid)
-            victims.append((pid, 5.0))
-    marker = os.fspath(paths.runtime_base())
-    seen = {pid for pid, _ in victims}
-    for proc in psutil.process_iter(["pid", "cmdline", "uids"]):
-        cmdline = proc.info.get("cmdline") or []
-        if (
-            proc.info["pid"] not in seen
-            and "wzp_supervisor.session.holder" in cmdline
-            and any(arg.startswith(marker) for arg in cmdline)
-            and proc.info["pid"] != os.getpid()
-        ):
-            log.warning("stopping orphaned holder pid %s", proc.info["pid"])
-            victims.append((proc.info["pid"], 5.0))
-    await asyncio.gather(*(terminate_tree(pid, timeout) for pid, timeout in victims))
+    changes: int
+
+    def persist(self) -> None:
+        """Save unsaved changes now; raises ProtocolError when they could not be saved."""
+
+
+class AcknowledgingHub:
+    """The hub as features see it: a reply to a request that changed anything goes out only
+    once the change is durably saved; when it cannot be, the request fails with the reason."""
+
+    def __init__(self, hub: HubServer, persistence: Persistence) -> None:
+        self._hub = hub
+        self._persistence = persistence
+
+    @property
+    def request_timeout(self) -> float:
+        return self._hub.request_timeout
+
+    def register(self, kind: str, handler: Handler) -> None:
+        persistence = self._persistence
+
+        async def acknowledged(msg: dict[str, Any]) -> dict[str, Any]:
+            before = persistence.changes
+            reply = await handler(msg)
+            if persistence.changes != before:
+                persistence.persist()
+            return reply
+
+        self._hub.register(kind, acknowledged)
+
+    def unregister(self, kind: str) -> None:
+        self._hub.unregister(kind)
+
+    def serves(self, kind: str) -> bool:
+        return self._hub.serves(kind)
 
 
 def run_daemon(config_path: Path | None = None) -> int:

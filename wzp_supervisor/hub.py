@@ -47,6 +47,14 @@ class HubServer:
         """Serve messages of type ``kind`` with ``handler`` (replaces an earlier one)."""
         self.handlers[kind] = handler
 
+    def unregister(self, kind: str) -> None:
+        """Stop serving ``kind`` (no error when it was not served)."""
+        self.handlers.pop(kind, None)
+
+    def serves(self, kind: str) -> bool:
+        """Whether ``kind`` has a handler."""
+        return kind in self.handlers
+
     async def start(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()

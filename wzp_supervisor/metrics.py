@@ -20,8 +20,9 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
-from wzp_supervisor.status_file import FOLDED, STATES
-from wzp_supervisor.summary import state_of
+from wzp_supervisor.states import FOLDED
+from wzp_supervisor.states import SHOWN_STATES as STATES
+from wzp_supervisor.states import shown_state as state_of
 
 log = logging.getLogger(__name__)
 

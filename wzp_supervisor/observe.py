@@ -1,4 +1,4 @@
-"""Daemon extension: see the pool (issue #5).
+"""Daemon feature: see the pool.
 
 Once a second it samples every supervised process tree (``stats.Sampler``, in a worker
 thread so the loop never waits for /proc) and rewrites status.json; a state change rewrites it
@@ -14,19 +14,19 @@ import contextlib
 import logging
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psutil
 
 from wzp_supervisor import __version__, paths
+from wzp_supervisor.desktop_notify import Alert, Notifier
 from wzp_supervisor.events import Event
+from wzp_supervisor.features import DaemonContext, FeatureBase, SavedState
 from wzp_supervisor.metrics import Metrics, MetricsServer, Snapshot
-from wzp_supervisor.notify import Alert, Notifier
-from wzp_supervisor.stats import Sampler, TreeSample
+from wzp_supervisor.sampler import Sampler, TreeSample
+from wzp_supervisor.states import SUPERVISION_EVENT_STATES, ProcessInfo
 from wzp_supervisor.status_file import TransitionLog, build_status, encode_bounded, write_atomic
-
-if TYPE_CHECKING:
-    from wzp_supervisor.daemon import Daemon
+from wzp_supervisor.task_queue import TaskQueue
 
 log = logging.getLogger("wzp.observe")
 event_log = logging.getLogger("wzp.events")
@@ -35,21 +35,15 @@ SAMPLE_INTERVAL = 1.0
 DEBOUNCE = 0.1
 # Events whose arrival rewrites status.json soon.
 REFRESH_TOPICS = frozenset({"process", "state", "workspace", "task", "agent"})
-# Process events mapped to the state they put a process in (for transitions).
-PROCESS_EVENT_STATES = {
-    "ProcessStarted": "starting",
-    "ProcessExited": "exited",
-    "ProcessStopped": "stopped",
-    "ProcessFatal": "fatal",
-}
 WARNING_EVENTS = frozenset({"Error", "ProcessFatal", "ProcessExited"})
 
 
-class Observer:
+class Observer(FeatureBase):
     """Sampler, status.json writer, event log, transitions, notifications and metrics."""
 
-    def __init__(self, daemon: Daemon) -> None:
-        self.daemon = daemon
+    def __init__(self, ctx: DaemonContext, tasks: TaskQueue) -> None:
+        self.ctx = ctx
+        self.tasks = tasks
         self.sampler = Sampler()
         self.samples: dict[str, TreeSample] = {}
         self.sample_cpu = 0.0  # cpu seconds the last sample cost
@@ -57,7 +51,7 @@ class Observer:
         self.status_writes = 0
         self.status_bytes = 0
         self.transitions = TransitionLog()
-        self.notifier = Notifier(daemon.config.notifications)
+        self.notifier = Notifier(ctx.config().notifications)
         self.metrics = Metrics(self._metrics_source)
         self.metrics_server: MetricsServer | None = None
         self._self = psutil.Process()
@@ -66,9 +60,9 @@ class Observer:
         self._pending: asyncio.TimerHandle | None = None
         self._running = False
 
-    # -- extension hooks --------------------------------------------------------------------
+    # -- feature --------------------------------------------------------------------
 
-    def restore(self, state: dict[str, Any]) -> None:
+    def restore(self, state: SavedState) -> None:
         """Continue the transition ``seq`` of the previous daemon."""
         seq = (state.get("observe") or {}).get("transition_seq")
         if isinstance(seq, int) and seq > 0:
@@ -78,10 +72,10 @@ class Observer:
         return {"observe": {"transition_seq": self.transitions.seq}}
 
     async def start(self) -> None:
-        self.daemon.hub.register("stats", self._hub_stats)
-        self.daemon.hub.register("metrics", self._hub_metrics)
-        self.daemon.bus.add_listener(self._on_event)
-        cfg = self.daemon.config.metrics
+        self.ctx.hub.register("stats", self._hub_stats)
+        self.ctx.hub.register("metrics", self._hub_metrics)
+        self.ctx.bus.add_listener(self._on_event)
+        cfg = self.ctx.config().metrics
         if cfg.enabled:
             server = MetricsServer(self.metrics, cfg.host, cfg.port)
             try:
@@ -89,14 +83,14 @@ class Observer:
                 self.metrics_server = server
             except OSError as exc:
                 log.error("metrics: cannot listen on %s:%s: %s", cfg.host, cfg.port, exc)
-                self.daemon.bus.publish("Error", "error", reason=f"metrics endpoint: {exc}")
+                self.ctx.bus.publish("Error", "error", reason=f"metrics endpoint: {exc}")
         self._running = True
         self.write_status()
         self._task = asyncio.ensure_future(self._loop())
 
     async def stop(self) -> None:
         self._running = False
-        self.daemon.bus.remove_listener(self._on_event)
+        self.ctx.bus.remove_listener(self._on_event)
         if self._pending is not None:
             self._pending.cancel()
             self._pending = None
@@ -113,14 +107,14 @@ class Observer:
         with contextlib.suppress(FileNotFoundError):
             paths.status_json().unlink()  # the plugin shows "wzp off"
 
-    def decorate_processes(self, processes: list[dict[str, Any]]) -> None:
+    def decorate(self, processes: list[ProcessInfo]) -> None:
         """Add ``cpu`` (% of one core), ``rss`` (bytes) and ``nprocs`` of each tree."""
         for proc in processes:
             sample = self.samples.get(str(proc.get("target")))
             if sample is None or not proc.get("pid"):
-                proc.update(cpu=0.0, rss=0, nprocs=0)
+                proc["cpu"], proc["rss"], proc["nprocs"] = 0.0, 0, 0
             else:
-                proc.update(cpu=sample.cpu, rss=sample.rss, nprocs=sample.nprocs)
+                proc["cpu"], proc["rss"], proc["nprocs"] = sample.cpu, sample.rss, sample.nprocs
 
     # -- sampling and status.json -----------------------------------------------------------
 
@@ -138,7 +132,7 @@ class Observer:
 
     async def sample_once(self) -> None:
         """Sample every process tree (in a worker thread)."""
-        roots = {p.target: p.pid for p in self.daemon.supervisor.processes.values()}
+        roots = {p.target: p.pid for p in self.ctx.processes.processes.values()}
         self.samples = await asyncio.to_thread(self._sample, roots)
         self.samples_taken += 1
 
@@ -161,30 +155,23 @@ class Observer:
         except Exception:
             log.exception("could not write status.json")
 
-    def _add_task_prompts(self, processes: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """``task_prompt`` for processes whose ``task`` is an id the task queue knows."""
-        tasks: Any = None
-        for extension in self.daemon.extensions:
-            candidate = getattr(extension, "tasks", None)
-            if isinstance(candidate, dict):
-                tasks = candidate
-        if tasks is None:
-            return processes
+    def _add_task_prompts(self, processes: list[ProcessInfo]) -> list[ProcessInfo]:
+        """``task_prompt`` for processes running a task."""
         for proc in processes:
-            task = tasks.get(proc.get("task")) if isinstance(proc.get("task"), str) else None
-            if task is not None and "task_prompt" not in proc:
-                proc["task_prompt"] = getattr(task, "prompt", None)
+            task_id = proc.get("task")
+            if isinstance(task_id, str) and "task_prompt" not in proc:
+                proc["task_prompt"] = self.tasks.prompt_of(task_id)
         return processes
 
     def status_document(self) -> dict[str, Any]:
         """The current status.json document."""
         return build_status(
-            processes=self._add_task_prompts(self.daemon.process_snapshot()),
-            workspaces=self.daemon.workspaces.listing(),
+            processes=self._add_task_prompts(self.ctx.snapshot()),
+            workspaces=self.ctx.workspaces.listing(),
             daemon={
                 "pid": os.getpid(),
                 "version": __version__,
-                "uptime": round(time.time() - self.daemon.started, 1),
+                "uptime": round(time.time() - self.ctx.started, 1),
             },
             transitions=self.transitions.to_list(),
         )
@@ -210,22 +197,22 @@ class Observer:
         state: str | None = None
         if name == "AgentStateChanged":
             state = event.get("state")
-        elif name in PROCESS_EVENT_STATES:
-            state = PROCESS_EVENT_STATES[name]
+        elif name in SUPERVISION_EVENT_STATES:
+            state = SUPERVISION_EVENT_STATES[name]
         if name == "WorkspaceDeleted" and isinstance(event.get("workspace"), str):
             self.transitions.forget_workspace(event["workspace"])
         if isinstance(target, str) and isinstance(state, str):
             entry = self.transitions.observe(target, state, event.get("reason"), event.get("ts"))
             if entry is not None:
                 self._notify(target, state, event)
-                self.daemon.schedule_save()  # the seq survives a restart
+                self.ctx.schedule_save()  # the seq survives a restart
         if event.get("topic") in REFRESH_TOPICS:
             self.poke()
 
     def _notify(self, target: str, state: str, event: Event) -> None:
         if not self._template_notifies(target):
             return
-        self.notifier.config = self.daemon.config.notifications
+        self.notifier.config = self.ctx.config().notifications
         alert = Alert(
             target=target,
             state=state,
@@ -235,10 +222,10 @@ class Observer:
         self.notifier.notify(alert)
 
     def _template_notifies(self, target: str) -> bool:
-        record = self.daemon.workspaces.records.get(target.split("/", 1)[0])
+        record = self.ctx.workspaces.records.get(target.split("/", 1)[0])
         if record is None:
             return True
-        template = self.daemon.config.templates.get(record.template)
+        template = self.ctx.config().templates.get(record.template)
         return bool(template.notify) if template is not None else True
 
     @staticmethod
@@ -278,14 +265,14 @@ class Observer:
     # -- hub --------------------------------------------------------------------------------
 
     def _metrics_source(self) -> Snapshot:
-        return self.daemon.process_snapshot(), self.daemon.workspaces.listing()
+        return self.ctx.snapshot(), self.ctx.workspaces.listing()
 
     async def _hub_metrics(self, _msg: dict[str, Any]) -> dict[str, Any]:
         return {"text": self.metrics.text()}
 
     async def _hub_stats(self, _msg: dict[str, Any]) -> dict[str, Any]:
-        processes = []
-        for proc in self.daemon.process_snapshot():
+        processes: list[dict[str, Any]] = []
+        for proc in self.ctx.snapshot():
             processes.append(
                 {
                     key: proc.get(key)

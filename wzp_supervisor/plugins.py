@@ -10,7 +10,7 @@ A plugin that raises (while loading, in ``on_event`` or in a hub handler, except
 ``ProtocolError`` replies) is logged, disabled (its listener and hub types removed) and never
 takes the daemon down. An ``on_event`` that returns an awaitable is run as a task.
 
-A daemon extension (see ``daemon.EXTENSIONS``): ``wzp_supervisor.plugins:PluginHost``.
+``PluginHost`` is the daemon feature that runs them.
 """
 
 from __future__ import annotations
@@ -20,13 +20,12 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from importlib import metadata
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from wzp_supervisor import protocol
+from wzp_supervisor.events import EventBus
+from wzp_supervisor.features import FeatureBase, HubRegistry
 from wzp_supervisor.protocol import ProtocolError
-
-if TYPE_CHECKING:
-    from wzp_supervisor.daemon import Daemon
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +33,16 @@ GROUP = "wezterm_parallel.plugins"
 """The entry-point group plugins are found in."""
 
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+class HostContext(Protocol):
+    """What the plugin host needs of the daemon: its event bus and hub registration."""
+
+    @property
+    def bus(self) -> EventBus: ...
+
+    @property
+    def hub(self) -> HubRegistry: ...
 
 
 class PluginContext:
@@ -47,14 +56,14 @@ class PluginContext:
 
     def register(self, kind: str, handler: Handler) -> None:
         """Serve hub messages of type ``kind`` (must not be a type the daemon already has)."""
-        if kind in self._host.daemon.hub.handlers:
+        if self._host.ctx.hub.serves(kind):
             raise ValueError(f"hub type {kind!r} is already served")
-        self._host.daemon.hub.register(kind, self._host.guard(self.name, handler))
+        self._host.ctx.hub.register(kind, self._host.guard(self.name, handler))
         self.types.append(kind)
 
     def publish(self, event: str, **fields: Any) -> None:
         """Publish ``event`` (topic ``plugin``) on the daemon's event bus."""
-        self._host.daemon.bus.publish(event, "plugin", plugin=self.name, **fields)
+        self._host.ctx.bus.publish(event, "plugin", plugin=self.name, **fields)
 
 
 class Plugin:
@@ -68,11 +77,11 @@ class Plugin:
         self.error: str | None = None
 
 
-class PluginHost:
-    """Daemon extension: loads the plugins, feeds them events, disables failing ones."""
+class PluginHost(FeatureBase):
+    """Loads the plugins, feeds them events, disables failing ones."""
 
-    def __init__(self, daemon: Daemon, entry_points: Iterable[Any] | None = None) -> None:
-        self.daemon = daemon
+    def __init__(self, ctx: HostContext, entry_points: Iterable[Any] | None = None) -> None:
+        self.ctx = ctx
         self.plugins: dict[str, Plugin] = {}
         self._entry_points = entry_points
         self._jobs: set[asyncio.Task[Any]] = set()
@@ -83,11 +92,11 @@ class PluginHost:
             points = metadata.entry_points(group=GROUP)
         for point in points:
             self.load(point.name, point.load)
-        self.daemon.bus.add_listener(self._on_event)
-        self.daemon.hub.register("plugin.list", self.handle_list)
+        self.ctx.bus.add_listener(self._on_event)
+        self.ctx.hub.register("plugin.list", self.handle_list)
 
     async def stop(self) -> None:
-        self.daemon.bus.remove_listener(self._on_event)
+        self.ctx.bus.remove_listener(self._on_event)
         for plugin in self.plugins.values():
             close = getattr(plugin.obj, "close", None) if plugin.enabled else None
             if close is not None:
@@ -107,8 +116,8 @@ class PluginHost:
         except Exception as exc:
             log.exception("plugin %s failed to load; it is disabled", name)
             for kind in context.types:
-                self.daemon.hub.handlers.pop(kind, None)
-            self.daemon.bus.publish("PluginFailed", "plugin", plugin=name, reason=repr(exc))
+                self.ctx.hub.unregister(kind)
+            self.ctx.bus.publish("PluginFailed", "plugin", plugin=name, reason=repr(exc))
             return None
         plugin = Plugin(name, context, obj)
         self.plugins[name] = plugin
@@ -123,9 +132,9 @@ class PluginHost:
         plugin.enabled = False
         plugin.error = reason
         for kind in plugin.context.types:
-            self.daemon.hub.handlers.pop(kind, None)
+            self.ctx.hub.unregister(kind)
         log.error("plugin %s disabled: %s", name, reason)
-        self.daemon.bus.publish("PluginFailed", "plugin", plugin=name, reason=reason)
+        self.ctx.bus.publish("PluginFailed", "plugin", plugin=name, reason=reason)
 
     def guard(self, name: str, handler: Handler) -> Handler:
         """``handler`` wrapped so that a crash disables the plugin instead of spreading."""

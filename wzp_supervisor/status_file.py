@@ -9,33 +9,19 @@ monotonically increasing ``seq`` so the plugin toasts each once.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from wzp_supervisor.summary import state_of
+from wzp_supervisor.atomic_file import atomic_write
+from wzp_supervisor.states import ALERT_STATES, FOLDED, SHOWN_STATES, shown_state
 
 SCHEMA = 1
 
 # The keys of every ``totals`` object, in this order.
-STATES = (
-    "starting",
-    "busy",
-    "waiting_input",
-    "idle",
-    "running",
-    "exited",
-    "backoff",
-    "fatal",
-    "stopped",
-)
-# Process states counted under another key in ``totals``.
-FOLDED = {"stopping": "stopped"}
-# States a transition is recorded for (toasts and notifications).
-ALERT_STATES = ("waiting_input", "fatal")
+STATES = SHOWN_STATES
 MESSAGE_CHARS = 100
 REASON_CHARS = 80
 TASK_CHARS = 60
@@ -80,7 +66,7 @@ def _since(proc: Mapping[str, Any]) -> float:
 
 def agent_entry(proc: Mapping[str, Any]) -> dict[str, Any]:
     """One agent's record from a decorated process dict (see ``Daemon.process_snapshot``)."""
-    state = state_of(proc)
+    state = shown_state(proc)
     agent_shown = proc.get("state") == "running" and bool(proc.get("agent_state"))
     reason = proc.get("agent_reason") if agent_shown else proc.get("reason")
     message = proc.get("agent_message") if agent_shown else None
@@ -220,20 +206,8 @@ def encode_bounded(document: dict[str, Any], limit: int = MAX_BYTES) -> bytes:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` in one rename (a temp file in the same directory).
-
-    A reader opening the path sees the old file or the new one, never a partial one.
-    """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    """Replace ``path`` with ``data`` in one rename; not fsynced (rewritten every second)."""
+    atomic_write(path, data, durable=False)
 
 
 class TransitionLog:

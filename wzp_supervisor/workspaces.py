@@ -6,16 +6,16 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 from wzp_supervisor import protocol, templates
+from wzp_supervisor.config import Config, WorkspaceTemplate
+from wzp_supervisor.events import EventBus
+from wzp_supervisor.process_table import ManagedProcess, ProcessTable
 from wzp_supervisor.protocol import ProtocolError
-from wzp_supervisor.supervisor import ManagedProcess
-
-if TYPE_CHECKING:
-    from wzp_supervisor.daemon import Daemon
 
 log = logging.getLogger("wzp.workspaces")
 
@@ -35,23 +35,66 @@ class WorkspaceRecord:
         return {"template": self.template, "dir": self.dir, "created": self.created}
 
 
+class WorkspaceHook(Protocol):
+    """Something that takes part in creating and deleting workspaces (worktrees)."""
+
+    def adjust_specs(
+        self,
+        name: str,
+        template: WorkspaceTemplate,
+        directory: Path,
+        specs: list[templates.PaneSpec],
+    ) -> list[templates.PaneSpec]:
+        """The pane specs to use instead of ``specs`` (e.g. with another cwd)."""
+
+    async def before_create(
+        self,
+        name: str,
+        template: WorkspaceTemplate,
+        directory: Path,
+        specs: list[templates.PaneSpec],
+    ) -> None:
+        """Prepare the workspace; raise ProtocolError to refuse it."""
+
+    async def check_delete(self, name: str, procs: list[ManagedProcess], force: bool) -> None:
+        """Raise ProtocolError to refuse deleting the workspace."""
+
+    async def after_delete(self, name: str, procs: list[ManagedProcess], force: bool) -> None:
+        """Clean up after the workspace's processes were removed."""
+
+
 class WorkspaceManager:
     """Turns templates into supervised processes and keeps the workspace records."""
 
-    def __init__(self, daemon: Daemon) -> None:
-        self.daemon = daemon
+    def __init__(
+        self,
+        table: ProcessTable,
+        bus: EventBus,
+        config: Callable[[], Config],
+        schedule_save: Callable[[], None],
+        persist: Callable[[], None],
+    ) -> None:
+        self.table = table
+        self.persist = persist
+        self.bus = bus
+        self._config = config
+        self.schedule_save = schedule_save
         self.records: dict[str, WorkspaceRecord] = {}
-        self.hooks: list[Any] = []  # extensions called on create/delete (worktrees)
+        self.hooks: list[WorkspaceHook] = []
 
     @property
-    def config(self) -> Any:
-        return self.daemon.config
+    def config(self) -> Config:
+        return self._config()
+
+    def add_hook(self, hook: WorkspaceHook) -> None:
+        """Call ``hook`` on every create and delete, after the hooks added before it."""
+        self.hooks.append(hook)
 
     def to_state(self) -> dict[str, Any]:
         return {name: rec.to_state() for name, rec in self.records.items()}
 
     def processes_of(self, name: str) -> list[ManagedProcess]:
-        return [p for p in self.daemon.supervisor.processes.values() if p.spec.workspace == name]
+        return [p for p in self.table.processes.values() if p.spec.workspace == name]
 
     def listing(self) -> list[dict[str, Any]]:
         """Each workspace with its processes' targets and counts by state."""
@@ -109,25 +152,29 @@ class WorkspaceManager:
         try:
             for spec in specs:
                 if spec.supervised:
-                    procs.append(self.daemon.supervisor.register(spec, desired))
+                    procs.append(self.table.register(spec, desired))
         except Exception as exc:
             log.exception("creating workspace %s failed", name)
-            await asyncio.gather(*(self.daemon.supervisor.unregister(p) for p in procs))
+            await asyncio.gather(*(self.table.unregister(p) for p in procs))
             raise ProtocolError(protocol.INTERNAL, f"could not create {name}: {exc}") from None
         self.records[name] = record
-        self.daemon.bus.publish(
+        self.schedule_save()
+        try:
+            self.persist()  # saved before any agent starts: a refused create leaves nothing
+        except ProtocolError:
+            del self.records[name]
+            await asyncio.gather(*(self.table.unregister(p) for p in procs))
+            raise
+        self.bus.publish(
             "WorkspaceCreated", "workspace", workspace=name, template=template_name, dir=record.dir
         )
         if template.auto_start:
-            await asyncio.gather(*(self.daemon.supervisor.start(p) for p in procs))
-        self.daemon.schedule_save()
+            await asyncio.gather(*(self.table.start(p) for p in procs))
         return {"workspace": self._describe(record)}
 
     def _check_instances(self, specs: list[templates.PaneSpec]) -> None:
         limit = self.config.processes.max_instances
-        running = sum(
-            1 for p in self.daemon.supervisor.processes.values() if p.spec.agent == "claude"
-        )
+        running = sum(1 for p in self.table.processes.values() if p.spec.agent == "claude")
         adding = sum(1 for s in specs if s.supervised and s.agent == "claude")
         if running + adding > limit:
             raise ProtocolError(
@@ -138,19 +185,19 @@ class WorkspaceManager:
 
     async def handle_delete(self, msg: dict[str, Any]) -> dict[str, Any]:
         name = protocol.field(msg, "name", str)
-        force = bool(msg.get("force", False))
+        force = bool(protocol.field(msg, "force", bool, required=False))
         record = self.records.get(name)
         if record is None:
             raise ProtocolError(protocol.NOT_FOUND, f"no workspace named {name!r}")
         procs = self.processes_of(name)
         for hook in self.hooks:
             await hook.check_delete(name, procs, force)
-        await asyncio.gather(*(self.daemon.supervisor.unregister(p) for p in procs))
+        await asyncio.gather(*(self.table.unregister(p) for p in procs))
         for hook in self.hooks:
             await hook.after_delete(name, procs, force)
         del self.records[name]
-        self.daemon.bus.publish("WorkspaceDeleted", "workspace", workspace=name)
-        self.daemon.schedule_save()
+        self.bus.publish("WorkspaceDeleted", "workspace", workspace=name)
+        self.schedule_save()
         return {"deleted": name, "processes": [p.target for p in procs]}
 
     async def handle_list(self, _msg: dict[str, Any]) -> dict[str, Any]:
@@ -205,7 +252,7 @@ class WorkspaceManager:
                 specs = self.expand(name, record.template, Path(record.dir))
             except ProtocolError as exc:
                 log.error("workspace %s cannot be restored: %s", name, exc.message)
-                self.daemon.bus.publish("Error", "error", workspace=name, reason=exc.message)
+                self.bus.publish("Error", "error", workspace=name, reason=exc.message)
                 continue
             for spec in specs:
                 if not spec.supervised:
@@ -214,10 +261,10 @@ class WorkspaceManager:
                 desired: Literal["running", "stopped"] = (
                     "stopped" if saved.get("desired") == "stopped" else "running"
                 )
-                proc = self.daemon.supervisor.register(spec, desired, int(saved.get("restarts", 0)))
+                proc = self.table.register(spec, desired, int(saved.get("restarts", 0)))
                 if saved.get("state") == "fatal":
                     proc.desired = "stopped"
                     proc.set_state("fatal", "was fatal before the daemon restarted")
                 elif desired == "running":
                     to_start.append(proc)
-        await asyncio.gather(*(self.daemon.supervisor.start(p) for p in to_start))
+        await asyncio.gather(*(self.table.start(p) for p in to_start))

@@ -29,6 +29,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from wzp_supervisor.atomic_file import atomic_write
+
 HOOK_EVENTS: tuple[str, ...] = (
     "SessionStart",
     "UserPromptSubmit",
@@ -143,11 +145,8 @@ def _valid_uuid(text: str) -> str | None:
 
 
 def write_session_id(session_file: Path, session_id: str) -> None:
-    """Write ``session_id`` to ``session_file`` atomically (temp file + rename)."""
-    session_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = session_file.with_name(f".{session_file.name}.{os.getpid()}.tmp")
-    tmp.write_text(session_id + "\n", encoding="utf-8")
-    os.replace(tmp, session_file)
+    """Write ``session_id`` to ``session_file`` atomically and durably."""
+    atomic_write(session_file, (session_id + "\n").encode())
 
 
 def read_session_id(session_file: Path) -> str | None:

@@ -9,29 +9,37 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from wzp_supervisor import protocol
-from wzp_supervisor.config import ConfigError, load_config
+from wzp_supervisor.config import Config, ConfigError, load_config
+from wzp_supervisor.features import DaemonContext, FeatureBase
 from wzp_supervisor.protocol import ProtocolError
-from wzp_supervisor.supervisor import ManagedProcess
-
-if TYPE_CHECKING:
-    from wzp_supervisor.daemon import Daemon
+from wzp_supervisor.systemd_notify import SdNotifier
 
 log = logging.getLogger("wzp.reload")
 
 
-class Reloader:
-    """Daemon extension serving the ``reload`` hub type."""
+class Reloader(FeatureBase):
+    """Serves the ``reload`` hub type (and SIGHUP through ``reload``)."""
 
-    def __init__(self, daemon: Daemon) -> None:
-        self.daemon = daemon
+    def __init__(
+        self,
+        ctx: DaemonContext,
+        notifier: SdNotifier,
+        config_path: Path | None,
+        apply_config: Callable[[Config], None],
+    ) -> None:
+        self.ctx = ctx
+        self.notifier = notifier
+        self.config_path = config_path
+        self.apply_config = apply_config
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
-        self.daemon.hub.register("reload", self.handle)
+        self.ctx.hub.register("reload", self.handle)
 
     async def handle(self, msg: dict[str, Any]) -> dict[str, Any]:
         """Apply the config now; with ``wait`` false the reply comes before agents restart."""
@@ -43,7 +51,7 @@ class Reloader:
 
     async def reload(self) -> dict[str, Any]:
         async with self._lock:
-            notifier = self.daemon.notifier
+            notifier = self.notifier
             notifier.reloading()
             try:
                 return await self._apply()
@@ -51,44 +59,42 @@ class Reloader:
                 notifier.ready(status="reloaded")
 
     async def _apply(self) -> dict[str, Any]:
-        daemon = self.daemon
-        path: Path | None = daemon.config_path
+        ctx = self.ctx
+        path: Path | None = self.config_path
         try:
             config = await asyncio.get_running_loop().run_in_executor(None, load_config, path)
         except (ConfigError, OSError) as exc:
             log.error("reload refused, keeping the running config: %s", exc)
-            daemon.bus.publish("Error", "error", reason=f"reload refused: {exc}")
+            ctx.bus.publish("Error", "error", reason=f"reload refused: {exc}")
             raise ProtocolError(protocol.INVALID, str(exc)) from None
-        old_config = daemon.config
-        daemon.config = config
-        daemon.supervisor.passthrough = tuple(config.processes.env_passthrough)
+        self.apply_config(config)
         changed: list[str] = []
         started: list[str] = []
         stopped: list[str] = []
-        for name, record in list(daemon.workspaces.records.items()):
+        for name, record in list(ctx.workspaces.records.items()):
             try:
-                specs = daemon.workspaces.expand(name, record.template, Path(record.dir))
+                specs = ctx.workspaces.expand(name, record.template, Path(record.dir))
             except ProtocolError as exc:
                 log.error("workspace %s keeps its running processes: %s", name, exc.message)
                 continue
             wanted = {s.target: s for s in specs if s.supervised}
-            current = {p.target: p for p in daemon.workspaces.processes_of(name)}
+            current = {p.target: p for p in ctx.workspaces.processes_of(name)}
             template = config.templates[record.template]
             for target, proc in current.items():
                 if target not in wanted:
-                    await daemon.supervisor.unregister(proc)
+                    await ctx.processes.unregister(proc)
                     stopped.append(target)
                 elif wanted[target] != proc.spec:
-                    await self._replace(proc, wanted[target])
+                    await ctx.processes.replace(proc, wanted[target])
                     changed.append(target)
             for target, spec in wanted.items():
                 if target not in current:
-                    proc = daemon.supervisor.register(spec)
+                    proc = ctx.processes.register(spec)
                     if template.auto_start:
-                        await daemon.supervisor.start(proc)
+                        await ctx.processes.start(proc)
                     started.append(target)
-        daemon.schedule_save()
-        daemon.bus.publish(
+        ctx.schedule_save()
+        ctx.bus.publish(
             "ConfigReloaded",
             "daemon",
             changed=changed,
@@ -102,15 +108,4 @@ class Reloader:
             len(started),
             len(stopped),
         )
-        del old_config
         return {"changed": changed, "restarted": changed, "started": started, "stopped": stopped}
-
-    async def _replace(self, proc: ManagedProcess, spec: Any) -> None:
-        """Restart ``proc`` with a new spec, keeping its desired state and restart count."""
-        supervisor = self.daemon.supervisor
-        desired = proc.desired
-        restarts = proc.restarts
-        await supervisor.unregister(proc)
-        new = supervisor.register(spec, desired, restarts)
-        if desired == "running":
-            await supervisor.start(new)

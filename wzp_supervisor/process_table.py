@@ -21,14 +21,15 @@ from wzp_supervisor import paths, watchers
 from wzp_supervisor.circus_backend import CircusBackend, ProcessExit, terminate_tree
 from wzp_supervisor.events import EventBus
 from wzp_supervisor.restart_policy import RestartTracker, describe_exit
+from wzp_supervisor.states import ProcessInfo, ProcessState
 from wzp_supervisor.templates import PaneSpec
 
 log = logging.getLogger(__name__)
 
-ProcState = Literal["starting", "running", "stopped", "backoff", "fatal", "exited", "stopping"]
+ProcState = ProcessState
 
 
-class SupervisorError(Exception):
+class ProcessTableError(Exception):
     """A request the supervisor refuses; ``code`` is the hub error code."""
 
     def __init__(self, code: str, message: str) -> None:
@@ -68,7 +69,7 @@ class ManagedProcess:
         self.state = state
         self.reason = reason
 
-    def info(self) -> dict[str, Any]:
+    def info(self) -> ProcessInfo:
         """A JSON-ready description for status listings."""
         now = time.time()
         return {
@@ -92,7 +93,7 @@ class ManagedProcess:
         }
 
 
-class Supervisor:
+class ProcessTable:
     """Owns the ManagedProcess table and applies restart policies."""
 
     def __init__(
@@ -118,7 +119,7 @@ class Supervisor:
         try:
             return self.processes[target]
         except KeyError:
-            raise SupervisorError("not_found", f"no supervised process {target!r}") from None
+            raise ProcessTableError("not_found", f"no supervised process {target!r}") from None
 
     def select(self, target: str) -> list[ManagedProcess]:
         """Processes named by a target: ``all``, a workspace, or ``ws/pane``."""
@@ -128,7 +129,7 @@ class Supervisor:
             return [self.get(target)]
         found = [p for p in self.processes.values() if p.spec.workspace == target]
         if not found:
-            raise SupervisorError("not_found", f"no workspace or process named {target!r}")
+            raise ProcessTableError("not_found", f"no workspace or process named {target!r}")
         return found
 
     def register(
@@ -160,7 +161,22 @@ class Supervisor:
         await self.backend.remove(proc.name)
         self.processes.pop(proc.target, None)
 
-    def snapshot(self) -> list[dict[str, Any]]:
+    async def replace(self, proc: ManagedProcess, spec: PaneSpec) -> ManagedProcess:
+        """Run ``spec`` in place of ``proc``, keeping its desired state and restart count.
+
+        The desired state is never saved as stopped on the way, so a daemon that dies in
+        between still brings the pane back (with the new spec, from the config).
+        """
+        desired, restarts = proc.desired, proc.restarts
+        await self.stop(proc, remember=False)
+        await self.backend.remove(proc.name)
+        self.processes.pop(proc.target, None)
+        new = self.register(spec, desired, restarts)
+        if desired == "running":
+            await self.start(new)
+        return new
+
+    def snapshot(self) -> list[ProcessInfo]:
         return [p.info() for p in self.processes.values()]
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -211,7 +227,7 @@ class Supervisor:
     def signal(self, proc: ManagedProcess, signum: int) -> None:
         """Send a signal to the process group without changing the desired state."""
         if proc.pid is None:
-            raise SupervisorError("conflict", f"{proc.target} is not running")
+            raise ProcessTableError("conflict", f"{proc.target} is not running")
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signum)
 
@@ -258,7 +274,7 @@ class Supervisor:
         proc.create_time = None
         proc.exit_code = exit_code
         text = describe_exit(exit_code) if spawned else proc.reason or "could not start"
-        if proc.desired == "stopped" or self.shutting_down:
+        if proc.desired == "stopped" or self.shutting_down or proc.state == "stopping":
             proc.set_state("stopped", text)
             self.on_change()
             return

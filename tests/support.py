@@ -1,0 +1,75 @@
+"""Helpers shared by the test modules: configs with real commands, waiting for processes,
+and the interpreter the tests run panes with."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+
+import psutil
+
+from tests.conftest import WzpEnv
+
+PY = sys.executable
+SLEEP = "import time; time.sleep(10000)"
+
+
+def config_with(panes: str, extra: str = "", layout: str = "four_pane_grid") -> str:
+    """A config whose default template ``t`` has ``panes`` (see ``pane``)."""
+    return f"""
+framework:
+  max_workspaces: 3
+processes:
+  claude_code:
+    max_instances: 4
+{extra}
+workspaces:
+  default_template: t
+  templates:
+    t:
+      layout: {layout}
+      panes:
+{panes}
+"""
+
+
+def pane(name: str, position: str, code: str, **opts: object) -> str:
+    """One pane of ``config_with`` running ``python -c code``, with extra pane keys."""
+    lines = [
+        f"        - name: {name}",
+        f"          position: {position}",
+        f"          command: [{json.dumps(PY)}, '-c', {json.dumps(code)}]",
+    ]
+    lines += [f"          {key}: {value}" for key, value in opts.items()]
+    return "\n".join(lines) + "\n"
+
+
+def start(env: WzpEnv, config: str, workspace: str = "demo") -> None:
+    """Write ``config``, start the daemon and create ``workspace`` in the work dir."""
+    env.write_config(config)
+    env.wzp("up", check=True)
+    env.wzp("workspace", "create", workspace, "--dir", str(env.work), check=True)
+
+
+def running_pid(env: WzpEnv, target: str) -> int:
+    """Wait until ``target`` runs; its pid."""
+
+    def check() -> int | None:
+        proc = env.process(target)
+        return proc["pid"] if proc["state"] == "running" else None
+
+    pid: int = env.wait_for(check, what=f"{target} running")
+    return pid
+
+
+def kill_daemon(env: WzpEnv) -> None:
+    """SIGKILL the daemon and wait until it is gone (its agents live on)."""
+    pid = env.daemon_pid()
+    assert pid is not None, "no daemon pid file"
+    os.kill(pid, signal.SIGKILL)
+    env.wait_for(
+        lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie",
+        what="the daemon gone",
+    )

@@ -1,0 +1,306 @@
+"""Tasks, the queue and broadcast: prompts typed into idle Claude agents through their holders.
+
+A daemon feature (its hub types are served by ``task_requests.TaskRequests``):
+``task.request``, ``task.submit``, ``task.wait``, ``task.list``, ``task.show``,
+``task.cancel`` and ``broadcast``.
+
+- A task has an id (``t<seq>``), a prompt, a state (queued → running → done | failed |
+  cancelled) and its times. ``task.request`` names the agent; ``task.submit`` names a
+  workspace or nothing (the pool: any agent) and a priority.
+- An agent takes a task only when it is idle (its Stop/SessionStart hook said so) and has no
+  task running: the highest priority first (higher number first), FIFO within a priority.
+  The prompt is typed into the agent's PTY through its session holder (bracketed paste, then
+  Enter as a separate key press).
+- The agent's next Stop hook completes the task with ``last_assistant_message`` as result.
+- An agent that exits, is stopped or crashes mid-task gets its task re-queued once; the second
+  time the task fails with the reason.
+- ``broadcast`` sends a text to every Claude agent (of a workspace): at once to idle ones,
+  queued (as a targeted task) for busy ones.
+- ``task.request {wait: true}`` and ``task.wait`` answer when the task ends, or after
+  ``timeout`` seconds (never beyond the hub's request timeout) with ``done: false``; the CLI
+  asks again until its own ``--timeout``.
+
+Tasks survive a daemon restart (``state_contribution``/``restore``); a task that was running
+when the daemon stopped is queued again (its agent was stopped with the daemon).
+Events: TaskSubmitted, TaskStarted, TaskCompleted, TaskFailed, TaskRequeued, TaskCancelled,
+BroadcastSent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from wzp_supervisor.agent_states import AgentStates
+from wzp_supervisor.features import DaemonContext, FeatureBase, SavedState
+from wzp_supervisor.states import ProcessInfo
+from wzp_supervisor.task_delivery import Deliver, DeliveryError, type_into_holder
+from wzp_supervisor.task_model import (
+    KEEP_FINISHED,
+    MAX_REQUEUES,
+    RESULT_EXCERPT_CHARS,
+    TERMINAL,
+    Task,
+    next_task,
+)
+
+log = logging.getLogger("wzp_supervisor.tasks")
+
+
+class TaskQueue(FeatureBase):
+    """The task table, the queue, dispatch to idle agents, broadcast."""
+
+    def __init__(
+        self, ctx: DaemonContext, states: AgentStates, deliver: Deliver = type_into_holder
+    ) -> None:
+        self.ctx = ctx
+        self._states = states
+        self._type = deliver
+        self.tasks: dict[str, Task] = {}
+        self.queued: dict[str, Task] = {}
+        self.running: dict[str, Task] = {}  # agent target → its running task
+        self._next_seq = 1
+        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self._jobs: set[asyncio.Task[None]] = set()
+        self._pump_scheduled = False
+        states.add_observer(self._on_hook)
+        ctx.bus.add_listener(self._on_event)
+
+    # -- feature ----------------------------------------------------------------------------
+
+    async def stop(self) -> None:
+        self.ctx.bus.remove_listener(self._on_event)
+        for job in list(self._jobs):
+            job.cancel()
+        await asyncio.gather(*self._jobs, return_exceptions=True)
+
+    def decorate(self, processes: list[ProcessInfo]) -> None:
+        """``task``: the id of the task an agent is running (None when none)."""
+        for info in processes:
+            if info.get("kind") == "claude":
+                task = self.running.get(str(info.get("target")))
+                info["task"] = task.id if task is not None else None
+
+    def prompt_of(self, task_id: str) -> str | None:
+        """The prompt of task ``task_id`` (None when unknown)."""
+        task = self.tasks.get(task_id)
+        return task.prompt if task is not None else None
+
+    def state_contribution(self) -> dict[str, Any]:
+        finished = [t for t in self.tasks.values() if t.state in TERMINAL]
+        for old in finished[:-KEEP_FINISHED]:
+            del self.tasks[old.id]
+        return {
+            "tasks": {
+                "next_seq": self._next_seq,
+                "items": [t.to_json() for t in self.tasks.values()],
+            }
+        }
+
+    def restore(self, state: SavedState) -> None:
+        saved = state.get("tasks")
+        if not isinstance(saved, Mapping):
+            return
+        next_seq = saved.get("next_seq")
+        items = saved.get("items")
+        for data in items if isinstance(items, list) else []:
+            task = Task.from_json(data) if isinstance(data, Mapping) else None
+            if task is None:
+                continue
+            if task.state == "running":  # its agent was stopped with the daemon
+                task.state, task.agent, task.started = "queued", None, None
+            self.tasks[task.id] = task
+            if task.state == "queued":
+                self.queued[task.id] = task
+            self._next_seq = max(self._next_seq, task.seq + 1)
+        if isinstance(next_seq, int):
+            self._next_seq = max(self._next_seq, next_seq)
+
+    # -- the table --------------------------------------------------------------------------
+
+    def add(self, task: Task, pump: bool = True) -> Task:
+        task.seq = self._next_seq
+        task.id = f"t{task.seq}"
+        task.created = time.time()
+        self._next_seq += 1
+        self.tasks[task.id] = task
+        self.queued[task.id] = task
+        self.ctx.bus.publish(
+            "TaskSubmitted",
+            "task",
+            task=task.id,
+            kind=task.kind,
+            target=task.target,
+            workspace=task.workspace,
+            priority=task.priority,
+        )
+        self.ctx.schedule_save()
+        if pump:
+            self._pump()
+        return task
+
+    async def wait(self, task: Task, timeout: float | None) -> None:
+        """Wait until ``task`` ends, ``timeout`` passes, or the hub's limit comes near."""
+        limit = max(0.1, self.ctx.hub.request_timeout - 1.0)
+        wait_s = limit if timeout is None else max(0.0, min(timeout, limit))
+        if task.state in TERMINAL or wait_s <= 0:
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(task.id, []).append(future)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(future), wait_s)
+        finally:
+            waiters = self._waiters.get(task.id)
+            if waiters is not None and future in waiters:
+                waiters.remove(future)
+                if not waiters:
+                    del self._waiters[task.id]
+
+    def finish(
+        self, task: Task, state: str, result: str | None = None, error: str | None = None
+    ) -> None:
+        """Move ``task`` to a terminal state, wake its waiters, publish, dispatch again."""
+        task.state = state
+        task.finished = time.time()
+        task.result = result
+        task.error = error
+        self.queued.pop(task.id, None)
+        if task.agent is not None and self.running.get(task.agent) is task:
+            del self.running[task.agent]
+        for future in self._waiters.pop(task.id, []):
+            if not future.done():
+                future.set_result(None)
+        if state == "done":
+            excerpt = (result or "")[:RESULT_EXCERPT_CHARS]
+            duration = task.finished - task.started if task.started is not None else None
+            self.ctx.bus.publish(
+                "TaskCompleted",
+                "task",
+                task=task.id,
+                target=task.agent,
+                result=excerpt,
+                duration=duration,
+            )
+        elif state == "failed":
+            self.ctx.bus.publish(
+                "TaskFailed", "task", task=task.id, target=task.agent, reason=error
+            )
+        else:
+            self.ctx.bus.publish("TaskCancelled", "task", task=task.id, target=task.agent)
+        self.ctx.schedule_save()
+        self._pump()
+
+    def _interrupted(self, task: Task, reason: str) -> None:
+        """``task``'s agent went away mid-task: queue it again once, then fail it."""
+        agent = task.agent
+        if agent is not None and self.running.get(agent) is task:
+            del self.running[agent]
+        if task.requeues >= MAX_REQUEUES:
+            self.finish(task, "failed", error=f"agent {agent} {reason} (twice; giving up)")
+            return
+        task.requeues += 1
+        task.state, task.agent, task.started = "queued", None, None
+        self.queued[task.id] = task
+        self.ctx.bus.publish("TaskRequeued", "task", task=task.id, target=agent, reason=reason)
+        self.ctx.schedule_save()
+        self._pump()
+
+    # -- dispatch ---------------------------------------------------------------------------
+
+    def _pump(self) -> None:
+        """Soon: give queued tasks to idle agents (many triggers make one pass)."""
+        if self._pump_scheduled:
+            return
+        self._pump_scheduled = True
+        try:
+            asyncio.get_running_loop().call_soon(self.dispatch)
+        except RuntimeError:  # no loop (restore, tests): the next trigger will do it
+            self._pump_scheduled = False
+
+    def dispatch(self) -> None:
+        self._pump_scheduled = False
+        if not self.queued:
+            return
+        for proc in list(self.ctx.processes.processes.values()):
+            target = proc.target
+            if (
+                proc.spec.agent != "claude"
+                or proc.state != "running"
+                or target in self.running
+                or self._states.state_of(target) != "idle"
+            ):
+                continue
+            best = next_task(self.queued.values(), target, proc.spec.workspace)
+            if best is not None:
+                self._start(best, target)
+            if not self.queued:
+                return
+
+    def _start(self, task: Task, target: str) -> None:
+        del self.queued[task.id]
+        task.state, task.agent, task.started = "running", target, time.time()
+        task.attempts += 1
+        self.running[target] = task
+        self.ctx.bus.publish("TaskStarted", "task", task=task.id, target=target)
+        self.ctx.schedule_save()
+        job = asyncio.ensure_future(self._deliver(task, target))
+        self._jobs.add(job)
+        job.add_done_callback(self._jobs.discard)
+
+    async def _deliver(self, task: Task, target: str) -> None:
+        """Type the prompt into ``target``; an unreachable agent loses the task (requeue)."""
+        try:
+            await self._type(target, task.prompt, lambda: self.running.get(target) is task)
+        except DeliveryError as exc:
+            if self.running.get(target) is task:
+                self._interrupted(task, f"could not be reached: {exc}")
+
+    # -- events -----------------------------------------------------------------------------
+
+    def _on_hook(self, target: str, event: str, payload: Mapping[str, Any]) -> None:
+        """AgentStates observer: a Stop completes the agent's running task."""
+        if event == "Stop":
+            task = self.running.get(target)
+            if task is not None:
+                result = payload.get("last_assistant_message")
+                self.finish(task, "done", result=result if isinstance(result, str) else "")
+                return
+        if event in ("Stop", "SessionStart"):
+            self._pump()
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        """Bus listener: agents going idle get work; agents going away lose their task."""
+        try:
+            name = event.get("event")
+            target = event.get("target")
+            if name == "WorkspaceDeleted":
+                self._workspace_gone(str(event.get("workspace")))
+                return
+            if not isinstance(target, str):
+                return
+            if name == "AgentStateChanged" and event.get("state") == "idle":
+                self._pump()
+            elif name in ("ProcessExited", "ProcessStopped", "ProcessFatal"):
+                task = self.running.get(target)
+                if task is not None:
+                    reason = str(event.get("reason") or "").strip()
+                    what = {"ProcessStopped": "was stopped", "ProcessFatal": "went fatal"}
+                    text = what.get(str(name), "exited")
+                    self._interrupted(task, f"{text} mid-task" + (f": {reason}" if reason else ""))
+                if name == "ProcessFatal":
+                    for queued in [t for t in self.queued.values() if t.target == target]:
+                        self.finish(queued, "failed", error=f"agent {target} went fatal")
+        except Exception:
+            log.exception("tasks: could not handle %r", event.get("event"))
+
+    def _workspace_gone(self, workspace: str) -> None:
+        """Fail the queued tasks that only agents of a deleted workspace could run."""
+        prefix = f"{workspace}/"
+        for task in list(self.queued.values()):
+            if task.workspace == workspace or (task.target or "").startswith(prefix):
+                self.finish(task, "failed", error=f"workspace {workspace} was deleted")
