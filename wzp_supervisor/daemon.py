@@ -29,6 +29,7 @@ from wzp_supervisor.config_reload import Reloader
 from wzp_supervisor.events import EventBus
 from wzp_supervisor.features import DaemonContext, Feature, Handler
 from wzp_supervisor.hub import HubServer
+from wzp_supervisor.hub_schema import check_fields
 from wzp_supervisor.logs import setup_logging
 from wzp_supervisor.observe import Observer
 from wzp_supervisor.orphans import reap_orphans
@@ -281,8 +282,9 @@ class Persistence(Protocol):
 
 
 class AcknowledgingHub:
-    """The hub as features see it: a reply to a request that changed anything goes out only
-    once the change is durably saved; when it cannot be, the request fails with the reason."""
+    """The hub as features see it: every request is checked against its type's schema
+    first; a reply to a request that changed anything goes out only once the change is
+    durably saved, and when it cannot be, the request fails with the reason."""
 
     def __init__(self, hub: HubServer, persistence: Persistence) -> None:
         self._hub = hub
@@ -296,6 +298,7 @@ class AcknowledgingHub:
         persistence = self._persistence
 
         async def acknowledged(msg: dict[str, Any]) -> dict[str, Any]:
+            check_fields(kind, msg)
             before = persistence.changes
             reply = await handler(msg)
             if persistence.changes != before:
