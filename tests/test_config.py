@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from wzp_supervisor import config as cfgmod
+from wzp_supervisor.agent_environment import resolve_environment
 from wzp_supervisor.config import (
     Config,
     ConfigError,
@@ -19,7 +20,6 @@ from wzp_supervisor.config import (
     dump_config,
     load_config,
     parse_config_text,
-    resolve_environment,
 )
 
 
