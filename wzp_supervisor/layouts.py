@@ -1,8 +1,8 @@
 """Layouts and names: the slots of every layout and the rule for workspace, pane, template names.
 
 Standard library only. A layout is a fixed tree of splits: each slot is split from an earlier
-slot in a direction. ``validate_name`` is the one name rule; names are safe in paths, socket
-names, targets (``ws/pane``) and WezTerm workspace names.
+slot in a direction and takes ``size`` (a fraction) of it. ``validate_name`` is the one name
+rule; names are safe in paths, socket names, targets (``ws/pane``) and WezTerm workspace names.
 """
 
 from __future__ import annotations
@@ -40,6 +40,11 @@ LAYOUTS: Mapping[str, tuple[Slot, ...]] = {
     "two_pane_vertical": (_root("top"), _split("bottom", "top", "Bottom")),
     "three_pane_horizontal": (
         _root("left"),
+        _split("center", "left", "Right", 2 / 3),
+        _split("right", "center", "Right"),
+    ),
+    "main_and_stack": (
+        _root("left"),
         _split("top_right", "left", "Right"),
         _split("bottom_right", "top_right", "Bottom"),
     ),
@@ -56,6 +61,11 @@ LAYOUTS: Mapping[str, tuple[Slot, ...]] = {
 def layout_slots(layout: str) -> tuple[str, ...]:
     """The slot names of ``layout`` in spawn order; KeyError for an unknown layout."""
     return tuple(slot.name for slot in LAYOUTS[layout])
+
+
+def normalize_position(position: str) -> str:
+    """A position as slots are named: ``top-left`` and ``top_left`` are the same slot."""
+    return position.replace("-", "_")
 
 
 def validate_name(kind: str, name: object) -> str:

@@ -14,7 +14,7 @@ from types import MappingProxyType
 from typing import Any
 
 from wzp_supervisor.config import validate as v
-from wzp_supervisor.config.errors import KeyPath
+from wzp_supervisor.config.errors import ConfigError, KeyPath
 from wzp_supervisor.config.schema import (
     AGENT_KINDS,
     AgentKind,
@@ -30,7 +30,7 @@ from wzp_supervisor.config.schema import (
 )
 from wzp_supervisor.config.source import Document
 from wzp_supervisor.config.validate import Ctx
-from wzp_supervisor.layouts import LAYOUTS, layout_slots
+from wzp_supervisor.layouts import LAYOUTS, layout_slots, normalize_position
 
 
 def _is_claude(argv: tuple[str, ...] | None, shell: bool) -> bool:
@@ -45,15 +45,37 @@ def _is_claude(argv: tuple[str, ...] | None, shell: bool) -> bool:
     return bool(words) and Path(words[0]).name == "claude"
 
 
-def _pane(ctx: Ctx, value: object, path: KeyPath, layout: str) -> PaneTemplate:
+def _position(layout: str) -> v.Parser[str]:
+    """A slot of ``layout``; ``top-left`` is read as ``top_left``."""
     slots = layout_slots(layout)
+    where = f" for layout {layout}"
+
+    def parse(ctx: Ctx, value: object, path: KeyPath) -> str:
+        word = v.string(ctx, value, path)
+        slot = normalize_position(word)
+        if slot in slots:
+            return slot
+        if layout == "three_pane_horizontal" and slot in layout_slots("main_and_stack"):
+            raise ctx.error(
+                path,
+                f"unknown position {word!r}{where} (one of {', '.join(slots)}; a main pane "
+                "beside a stack of two is layout main_and_stack)",
+            )
+        parsed: str = v.choice(slots, "position", where)(ctx, word, path)
+        return parsed
+
+    return parse
+
+
+def _pane(ctx: Ctx, value: object, path: KeyPath, layout: str) -> PaneTemplate:
+    """One pane; its name is "" when the file gives none (``_panes`` derives it)."""
     s, read = v.read_fields(PaneTemplate, ctx, value, path)
     shell = s.get("shell", v.boolean, False)
     command = s.get("command", v.shell_command if shell else v.argv, None)
     agent_default: AgentKind = "claude" if _is_claude(command, shell) else "none"
     return PaneTemplate(
-        name=s.require("name", v.name("pane")),
-        position=s.get("position", v.choice(slots, "position", f" for layout {layout}"), ""),
+        name=s.get("name", v.name("pane"), None) or "",
+        position=s.get("position", _position(layout), ""),
         command=command,
         agent=s.get("agent", v.choice(AGENT_KINDS, "agent kind"), agent_default),
         shell=shell,
@@ -62,7 +84,10 @@ def _pane(ctx: Ctx, value: object, path: KeyPath, layout: str) -> PaneTemplate:
 
 
 def _panes(ctx: Ctx, value: object, path: KeyPath, layout: str) -> tuple[PaneTemplate, ...]:
-    """The panes of a template: at most one per slot, unique names, free slots filled in order."""
+    """The panes of a template: at most one per slot, free slots filled in order, unique names.
+
+    A pane without a name is named after its position (``top_left``).
+    """
     slots = layout_slots(layout)
     if not isinstance(value, list):
         raise v.type_error(ctx, path, "a list of panes", value)
@@ -74,15 +99,8 @@ def _panes(ctx: Ctx, value: object, path: KeyPath, layout: str) -> tuple[PaneTem
             f"{len(value)} panes but layout {layout} has {len(slots)} slots ({', '.join(slots)})",
         )
     panes = [_pane(ctx, item, (*path, i), layout) for i, item in enumerate(value)]
-    names: dict[str, int] = {}
     used: dict[str, int] = {}
     for i, pane in enumerate(panes):
-        if pane.name in names:
-            raise ctx.error(
-                (*path, i, "name"),
-                f"duplicate pane name {pane.name!r} (also panes[{names[pane.name]}])",
-            )
-        names[pane.name] = i
         if pane.position in used:
             raise ctx.error(
                 (*path, i, "position"),
@@ -91,7 +109,36 @@ def _panes(ctx: Ctx, value: object, path: KeyPath, layout: str) -> tuple[PaneTem
         if pane.position:
             used[pane.position] = i
     free = iter(slot for slot in slots if slot not in used)
-    return tuple(pane if pane.position else replace(pane, position=next(free)) for pane in panes)
+    panes = [pane if pane.position else replace(pane, position=next(free)) for pane in panes]
+    names: dict[str, int] = {}
+    out: list[PaneTemplate] = []
+    for i, pane in enumerate(panes):
+        name = pane.name or pane.position
+        if name in names:
+            raise _duplicate_name(ctx, path, panes, names[name], i, name)
+        names[name] = i
+        out.append(replace(pane, name=name))
+    return tuple(out)
+
+
+def _duplicate_name(
+    ctx: Ctx, path: KeyPath, panes: list[PaneTemplate], first: int, second: int, name: str
+) -> ConfigError:
+    if panes[first].name and panes[second].name:
+        return ctx.error(
+            (*path, second, "name"), f"duplicate pane name {name!r} (also panes[{first}])"
+        )
+
+    def how(i: int) -> str:
+        if panes[i].name:
+            return f"panes[{i}] is named {name!r}"
+        return f"panes[{i}] takes the name {name!r} from its position"
+
+    key = "name" if panes[second].name else "position"
+    return ctx.error(
+        (*path, second, key),
+        f"duplicate pane name: {how(first)} and {how(second)}; give one of them another name",
+    )
 
 
 def _template(ctx: Ctx, name: str, value: object, path: KeyPath) -> WorkspaceTemplate:
@@ -157,4 +204,5 @@ def build(doc: Document, path: Path | None) -> Config:
         ui=top.get("ui", SECTIONS["ui"], UiConfig()),
         metrics=top.get("metrics", SECTIONS["metrics"], MetricsConfig()),
         notifications=top.get("notifications", SECTIONS["notifications"], NotificationsConfig()),
+        locations=MappingProxyType(dict(doc.lines)),
     )

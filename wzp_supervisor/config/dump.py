@@ -32,11 +32,14 @@ def _mask(env: Mapping[str, str]) -> dict[str, str]:
 def _plain(value: object) -> Any:
     """Dataclasses (under their file keys), mappings and tuples as plain dicts and lists."""
     if is_dataclass(value) and not isinstance(value, type):
-        return {
-            file_key(f): _plain(getattr(value, f.name))
-            for f in fields(value)
-            if not f.metadata.get("internal")
-        }
+        out = {}
+        for f in fields(value):
+            if f.metadata.get("internal"):
+                continue
+            to_file = f.metadata.get("dump")
+            item = getattr(value, f.name)
+            out[file_key(f)] = _plain(to_file(item) if to_file else item)
+        return out
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, tuple | list):

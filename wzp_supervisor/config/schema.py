@@ -20,10 +20,12 @@ from wzp_supervisor.config.validate import INTERNAL, Ctx, parsed
 RestartPolicy = Literal["always", "on-failure", "never"]
 AgentKind = Literal["claude", "none"]
 Isolation = Literal["none", "worktree"]
+Protocol = Literal["unix_socket"]
 
 RESTART_POLICIES: tuple[str, ...] = get_args(RestartPolicy)
 AGENT_KINDS: tuple[str, ...] = get_args(AgentKind)
 ISOLATIONS: tuple[str, ...] = get_args(Isolation)
+PROTOCOLS: tuple[str, ...] = get_args(Protocol)
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 RLIMIT_NAMES = ("nofile", "nproc", "as")
 KEYBINDING_ACTIONS = (
@@ -109,7 +111,10 @@ class WorkspaceTemplate:
     layout: str = field(metadata=parsed())
     panes: tuple[PaneTemplate, ...] = field(metadata=parsed())
     description: str = field(default="", metadata=parsed(v.string))
-    auto_start: bool = field(default=True, metadata=parsed(v.boolean))
+    auto_start: bool = field(
+        default=True,
+        metadata=parsed(v.boolean, key="auto_start_processes", aliases=["auto_start"]),
+    )
     isolation: Isolation = field(default="none", metadata=parsed(v.choice(ISOLATIONS, "isolation")))
     notify: bool = field(default=True, metadata=parsed(v.boolean))
     rlimits: Mapping[str, int] = field(
@@ -117,12 +122,31 @@ class WorkspaceTemplate:
     )
 
 
+def _protocol(ctx: Ctx, value: object, path: KeyPath) -> str:
+    word = v.string(ctx, value, path)
+    if word == "websocket":
+        raise ctx.error(
+            path,
+            "websocket is not served: the hub is a Unix socket for clients on this machine; "
+            "to drive agents on another host, run wzp there (for example `ssh HOST wzp status`)",
+        )
+    parsed_word: str = v.choice(PROTOCOLS, "protocol")(ctx, word, path)
+    return parsed_word
+
+
 @dataclass(frozen=True)
 class CommunicationConfig:
-    """``communication``: the hub socket."""
+    """``communication``: the hub socket.
 
+    ``message_timeout`` is written in milliseconds in the file and held here in seconds.
+    """
+
+    protocol: Protocol = field(default="unix_socket", metadata=parsed(_protocol))
     socket_path: str | None = field(default=None, metadata=parsed(v.string))
-    message_timeout: float = field(default=30.0, metadata=parsed(v.number(0, 3600, positive=True)))
+    message_timeout: float = field(
+        default=30.0,
+        metadata=parsed(v.millis_as_seconds(100, 3_600_000), dump=v.seconds_as_millis),
+    )
     max_message_bytes: int = field(default=1_048_576, metadata=parsed(v.integer(1024, 64 << 20)))
 
 
@@ -144,17 +168,56 @@ def _status_bar(ctx: Ctx, value: object, path: KeyPath) -> Mapping[str, bool | f
     )
 
 
+THEMES: Mapping[str, Mapping[str, str]] = MappingProxyType(
+    {
+        "dark": MappingProxyType(
+            {
+                "busy": "#e0af68",
+                "waiting_input": "#f7768e",
+                "idle": "#9ece6a",
+                "starting": "#7aa2f7",
+                "fatal": "#db4b4b",
+                "stale": "#565f89",
+            }
+        ),
+        "light": MappingProxyType(
+            {
+                "busy": "#8f5e15",
+                "waiting_input": "#c0304a",
+                "idle": "#33635c",
+                "starting": "#2e5fb8",
+                "fatal": "#a31d1d",
+                "stale": "#848cb5",
+            }
+        ),
+    }
+)
+"""The named themes: status bar colours by agent state."""
+
+
+def _theme(ctx: Ctx, value: object, path: KeyPath) -> Mapping[str, str]:
+    """A theme name (its colours) or a mapping of state: colour."""
+    if isinstance(value, str):
+        name: str = v.choice(list(THEMES), "theme")(ctx, value, path)
+        return THEMES[name]
+    if value is not None and not isinstance(value, dict):
+        raise v.type_error(ctx, path, "a theme name or a mapping of colours", value)
+    return v.str_map(ctx, value, path)
+
+
 @dataclass(frozen=True)
 class UiConfig:
     """``ui``: what the WezTerm plugin shows and the keys it binds."""
 
-    theme: Mapping[str, str] = field(default_factory=_empty, metadata=parsed(v.str_map))
+    theme: Mapping[str, str] = field(default_factory=_empty, metadata=parsed(_theme))
     status_bar: Mapping[str, bool | float] = field(
         default_factory=lambda: STATUS_BAR_DEFAULTS, metadata=parsed(_status_bar)
     )
     keybindings: Mapping[str, str] = field(
         default_factory=_empty, metadata=parsed(v.keyed(KEYBINDING_ACTIONS, _key_chord))
     )
+    show_process_status: bool = field(default=True, metadata=parsed(v.boolean))
+    auto_hide_inactive_panes: bool = field(default=False, metadata=parsed(v.boolean))
 
 
 @dataclass(frozen=True)
@@ -189,3 +252,14 @@ class Config:
     ui: UiConfig = field(default_factory=UiConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
+    locations: Mapping[KeyPath, tuple[str, int | None]] = field(
+        default_factory=_empty, compare=False, repr=False
+    )
+
+    def where(self, *path: str | int) -> tuple[str, int | None]:
+        """The file and line that set ``path`` (or its nearest parent that has a line)."""
+        for depth in range(len(path), -1, -1):
+            found = self.locations.get(path[:depth])
+            if found is not None:
+                return found
+        return (str(self.path) if self.path else "<built-in config.yaml>", None)

@@ -78,14 +78,19 @@ class Section:
 
 
 def parsed(
-    parse: Parser[Any] | None = None, *, key: str | None = None, aliases: Sequence[str] = ()
+    parse: Parser[Any] | None = None,
+    *,
+    key: str | None = None,
+    aliases: Sequence[str] = (),
+    dump: Callable[[Any], Any] | None = None,
 ) -> dict[str, Any]:
     """Field metadata: read the field with ``parse`` (None: its section reads it by hand).
 
     ``key`` is the name in the file when it differs from the field's; ``aliases`` are other
-    accepted names for it (the dump writes ``key``).
+    accepted names for it (the dump writes ``key``). ``dump`` turns the field's value back
+    into the file's form when they differ (a unit, say).
     """
-    return {"parse": parse, "key": key, "aliases": tuple(aliases)}
+    return {"parse": parse, "key": key, "aliases": tuple(aliases), "dump": dump}
 
 
 INTERNAL: dict[str, Any] = {"internal": True}
@@ -233,6 +238,22 @@ def number(lo: float, hi: float, *, positive: bool = False, unit: str = "") -> P
         return float(value)
 
     return parse
+
+
+def millis_as_seconds(lo: int, hi: int) -> Parser[float]:
+    """A duration written in milliseconds (``lo..hi``), read as seconds."""
+    check = number(lo, hi, positive=True, unit="milliseconds")
+
+    def parse(ctx: Ctx, value: object, path: KeyPath) -> float:
+        return check(ctx, value, path) / 1000
+
+    return parse
+
+
+def seconds_as_millis(seconds: float) -> int | float:
+    """The file form of a duration read by :func:`millis_as_seconds`."""
+    millis = round(seconds * 1000, 3)
+    return int(millis) if millis.is_integer() else millis
 
 
 def choice(choices: Sequence[str], what: str = "value", where: str = "") -> Parser[Any]:
