@@ -13,7 +13,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal, get_args
 
-from wzp_supervisor.config import validate as v
+import wzp_supervisor.config.validate as v
 from wzp_supervisor.config.errors import KeyPath
 from wzp_supervisor.config.validate import INTERNAL, Ctx, parsed
 
