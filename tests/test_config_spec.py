@@ -12,7 +12,8 @@ import yaml
 
 from tests.conftest import REPO, WzpEnv
 from wzp_supervisor.config import ConfigError, builtin_config, dump_config, load_config
-from wzp_supervisor.preflight import config_warnings, missing_program
+from wzp_supervisor.preflight import config_warnings, missing_program, pane_missing_program
+from wzp_supervisor.templates import expand_workspace
 
 SPEC = REPO / "config" / "examples" / "spec.yaml"
 
@@ -302,6 +303,25 @@ def test_missing_program(tmp_path: Path) -> None:
     assert missing_program(["cd sub && nope"], path, shell=True) is None  # sh's own word
     assert missing_program(["X=1 nope"], path, shell=True) is None
     assert missing_program([], path) == "the command is empty"
+
+
+def test_pane_missing_program(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    _executable(bin_dir / "tool")
+    cfg = load_config(
+        write(
+            tmp_path,
+            TPL + "      layout: two_pane_horizontal\n      panes:\n"
+            "        - {name: a, command: tool}\n"
+            "        - {name: b, command: tool, environment: {PATH: '${MY_BIN}'}}\n",
+        )
+    )
+    a, b = expand_workspace("ws", tmp_path, cfg.templates["t"], cfg)
+    assert pane_missing_program(a, {"PATH": "/nonexistent"}) == "tool: not found on PATH"
+    assert pane_missing_program(a, {"PATH": str(bin_dir)}) is None
+    environ = {"PATH": "/nonexistent", "MY_BIN": str(bin_dir)}
+    assert pane_missing_program(b, environ) is None  # the pane's own PATH
 
 
 def test_config_warnings_for_panes_and_environment(tmp_path: Path) -> None:

@@ -12,9 +12,9 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from wzp_supervisor.agent_environment import env_references
+from wzp_supervisor.agent_environment import env_references, resolve_environment
 from wzp_supervisor.config import Config, PaneTemplate
-from wzp_supervisor.templates import WORKSPACE_PLACEHOLDER
+from wzp_supervisor.templates import WORKSPACE_PLACEHOLDER, PaneSpec
 
 # Words that sh runs itself: a shell pane starting with one of these has no program to find.
 _SH_WORDS = frozenset(
@@ -87,6 +87,13 @@ def missing_program(argv: Sequence[str], path: str | None, *, shell: bool = Fals
         return None
     found = _which(program, path)
     return None if found else f"{program}: not found on PATH"
+
+
+def pane_missing_program(spec: PaneSpec, environ: Mapping[str, str]) -> str | None:
+    """:func:`missing_program` for a pane about to start with ``environ`` as the daemon's
+    environment (the pane's own ``PATH`` wins when it sets one)."""
+    resolved, _ = resolve_environment(spec.environment, environ)
+    return missing_program(spec.argv, resolved.get("PATH", environ.get("PATH")), shell=spec.shell)
 
 
 def _which(program: str, path: str | None) -> bool:
