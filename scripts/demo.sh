@@ -35,8 +35,8 @@ workspaces:
       description: two shells standing in for agents, and a monitor
       panes:
         - {name: agent-1, position: left, command: ["$shell_cmd", "-i"], agent: none}
-        - {name: agent-2, position: top_right, command: ["$shell_cmd", "-i"], agent: none}
-        - {name: monitor, position: bottom_right, command: [wzp, top], supervised: false}
+        - {name: agent-2, position: center, command: ["$shell_cmd", "-i"], agent: none}
+        - {name: monitor, position: right, command: [wzp, top], supervised: false}
 YAML
   args=(--config "$state/demo-config.yaml")
 fi

@@ -132,10 +132,10 @@ describe('integration with a real wzp daemon', function()
         assert.are.equal(table.concat(expect, ' '), table.concat(by_id[id].args, ' '))
       end
     end
-    -- default is three_pane_horizontal: left | (top_right / bottom_right)
+    -- default is three_pane_horizontal: left | (center | right)
     local tree = double.tree(tab)
     assert.are.equal('Right', tree.direction)
-    assert.are.equal('Bottom', tree.children[2].direction)
+    assert.are.equal('Right', tree.children[2].direction)
     assert.are.same({ WZP, 'attach', 'demo/agent-1' }, tree.children[1].args)
     assert.are.same({ WZP, 'attach', 'demo/agent-2' }, tree.children[2].children[1].args)
     for _, p in ipairs(panes) do

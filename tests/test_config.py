@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from wzp_supervisor import config as cfgmod
+from wzp_supervisor.agent_environment import resolve_environment
 from wzp_supervisor.config import (
     Config,
     ConfigError,
@@ -19,7 +20,6 @@ from wzp_supervisor.config import (
     dump_config,
     load_config,
     parse_config_text,
-    resolve_environment,
 )
 
 
@@ -70,8 +70,8 @@ def test_builtin_templates() -> None:
     assert default.layout == "three_pane_horizontal"
     assert [(p.name, p.position, p.agent, p.supervised) for p in default.panes] == [
         ("agent-1", "left", "claude", True),
-        ("agent-2", "top_right", "claude", True),
-        ("monitor", "bottom_right", "none", False),
+        ("agent-2", "center", "claude", True),
+        ("monitor", "right", "none", False),
     ]
     assert default.panes[2].command == ("wzp", "top")
     assert web.layout == "four_pane_grid"
@@ -427,13 +427,6 @@ BAD_YAML = [
         6,
         "workspaces.templates.t.panes[0].name",
         "too long",
-    ),
-    (
-        "pane-name-missing",
-        TPL + "      layout: single\n      panes:\n        - command: htop\n",
-        6,
-        "workspaces.templates.t.panes[0].name",
-        "required key is missing",
     ),
     (
         "pane-name-int",

@@ -31,7 +31,8 @@ from tests.claude_env import (
     seed_claude_home,
 )
 from tests.conftest import WzpEnv
-from wzp_supervisor import hub, paths, protocol, watchers
+from wzp_supervisor import hub, paths, protocol
+from wzp_supervisor import watcher_plan as watchers
 from wzp_supervisor.events import EventBus
 from wzp_supervisor.templates import PaneSpec
 

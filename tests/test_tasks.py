@@ -332,7 +332,7 @@ def test_tasks_survive_a_daemon_restart(wzp_env: WzpEnv) -> None:
 
 
 def test_priority_order_and_waits_longer_than_the_hub_timeout(wzp_env: WzpEnv) -> None:
-    wzp_env.write_config(fake_config(wzp_env, 1) + "communication:\n  message_timeout: 2\n")
+    wzp_env.write_config(fake_config(wzp_env, 1) + "communication:\n  message_timeout: 2000\n")
     wzp_env.wzp("up", check=True)
     wzp_env.wzp("workspace", "create", "demo", "--dir", str(wzp_env.work), check=True)
     wait_agent(wzp_env, "demo/a1", "idle")

@@ -224,6 +224,11 @@ EXPECTED_SPLITS: dict[str, list[tuple[str, str | None, str | None]]] = {
     "two_pane_vertical": [("top", None, None), ("bottom", "top", "Bottom")],
     "three_pane_horizontal": [
         ("left", None, None),
+        ("center", "left", "Right"),
+        ("right", "center", "Right"),
+    ],
+    "main_and_stack": [
+        ("left", None, None),
         ("top_right", "left", "Right"),
         ("bottom_right", "top_right", "Bottom"),
     ],
@@ -251,7 +256,9 @@ def test_layout_plan_all_layouts(layout: str, tmp_path: Path) -> None:
         for slot, parent, direction in EXPECTED_SPLITS[layout]
     ]
     assert got == want
-    assert {p["size"] for p in plan["panes"][1:]} <= {0.5}
+    sizes = {"three_pane_horizontal": [2 / 3, 0.5]}  # three equal columns
+    want_sizes = sizes.get(layout, [0.5] * (len(want) - 1))
+    assert [p["size"] for p in plan["panes"][1:]] == want_sizes
     assert (plan["version"], plan["workspace"], plan["template"], plan["layout"]) == (
         1,
         "ws",
@@ -287,7 +294,7 @@ def test_layout_plan_with_empty_slots(layout: str, slots: tuple[str, ...], tmp_p
 def test_layout_plan_empty_slot_takes_parents_place(tmp_path: Path) -> None:
     template = WorkspaceTemplate(
         name="t",
-        layout="three_pane_horizontal",
+        layout="main_and_stack",
         panes=(
             PaneTemplate(name="a", position="left"),
             PaneTemplate(name="b", position="bottom_right"),
@@ -308,10 +315,10 @@ def test_layout_plan_matches_contract_example() -> None:
             {"pane": "agent-1", "split_from": None, "direction": None, "size": None,
              "supervised": True, "command": ["wzp", "attach", "demo/agent-1"],
              "target": "demo/agent-1"},
-            {"pane": "agent-2", "split_from": "agent-1", "direction": "Right", "size": 0.5,
+            {"pane": "agent-2", "split_from": "agent-1", "direction": "Right", "size": 2 / 3,
              "supervised": True, "command": ["wzp", "attach", "demo/agent-2"],
              "target": "demo/agent-2"},
-            {"pane": "monitor", "split_from": "agent-2", "direction": "Bottom", "size": 0.5,
+            {"pane": "monitor", "split_from": "agent-2", "direction": "Right", "size": 0.5,
              "supervised": False, "command": ["htop"], "target": None},
         ],
     }  # fmt: skip

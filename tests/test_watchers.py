@@ -9,8 +9,9 @@ import pytest
 
 from tests.conftest import WzpEnv
 from wzp_supervisor import paths, templates
+from wzp_supervisor.agent_environment import agent_environment
 from wzp_supervisor.config import parse_config_text
-from wzp_supervisor.watchers import agent_environment, plan_watcher, target_of, watcher_name
+from wzp_supervisor.watcher_plan import plan_watcher, target_of, watcher_name
 
 CONFIG = """
 processes:

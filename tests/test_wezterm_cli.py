@@ -60,10 +60,11 @@ def test_create_lays_out_the_plan_with_wezterm_cli(daemon: WzpEnv) -> None:
     # explicit pane ids: agent-2 splits agent-1's pane (40), the monitor splits agent-2's (41)
     assert right[right.index("--pane-id") + 1] == "40"
     assert "--right" in right
-    assert right[right.index("--percent") + 1] == "50"
+    assert right[right.index("--percent") + 1] == "67"  # three equal columns
     assert right[right.index("--") + 1 :][-2:] == ["attach", "demo/agent-2"]
     assert bottom[bottom.index("--pane-id") + 1] == "41"
-    assert "--bottom" in bottom
+    assert "--right" in bottom
+    assert bottom[bottom.index("--percent") + 1] == "50"
     assert bottom[bottom.index("--") + 1 :][-1:] == ["top"]
 
 

@@ -49,7 +49,7 @@ workspaces:
   default_template: iso
   templates:
     iso:
-      layout: three_pane_horizontal
+      layout: main_and_stack
       isolation: {isolation}
       panes:
         - name: a1

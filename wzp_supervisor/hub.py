@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from wzp_supervisor import protocol
+from wzp_supervisor import protocol, seed_messages
 from wzp_supervisor.events import EventBus
 from wzp_supervisor.peercred import peer_uid
 from wzp_supervisor.protocol import ProtocolError
@@ -143,8 +143,9 @@ class HubServer:
             if not line.strip():
                 continue
             msg_id: Any = None
+            seed = seed_messages.parse(line)  # the specification's {"TaskRequest": {…}} form
             try:
-                message = protocol.decode_request(line)
+                message = seed.request() if seed else protocol.decode_request(line)
                 msg_id = message.get("id")
                 if message["type"] == "subscribe":
                     await self._subscribe(message, writer)
@@ -163,7 +164,7 @@ class HubServer:
             except Exception as exc:
                 log.exception("handler for %r failed", line[:200])
                 reply = protocol.reply_error(msg_id, protocol.INTERNAL, f"internal error: {exc}")
-            await self._send(writer, reply)
+            await self._send(writer, seed.answer(reply) if seed else reply)
 
     async def _subscribe(self, message: dict[str, Any], writer: asyncio.StreamWriter) -> None:
         topics = message.get("topics")

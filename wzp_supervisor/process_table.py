@@ -17,7 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from wzp_supervisor import paths, watchers
+from wzp_supervisor import paths
+from wzp_supervisor import watcher_plan as watchers
 from wzp_supervisor.circus_backend import CircusBackend, ProcessExit, terminate_tree
 from wzp_supervisor.events import EventBus
 from wzp_supervisor.restart_policy import RestartTracker, describe_exit

@@ -4,19 +4,23 @@ A workspace is a template instantiated with a name and a directory. ``expand_wor
 into one :class:`PaneSpec` per pane (what the daemon supervises); ``layout_plan`` turns it into
 the split plan the WezTerm plugin follows (the JSON of ``wzp layout NAME --json``).
 
-Layouts are fixed trees of splits. Each slot is split from an earlier slot; when a template
-leaves a slot empty, the panes that would have been split from it take its place instead.
+Layouts and their slots are in ``layouts.py``. When a template leaves a slot empty, the panes
+that would have been split from it take its place instead.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from wzp_supervisor.layouts import LAYOUTS as LAYOUTS
+from wzp_supervisor.layouts import Slot as Slot
+from wzp_supervisor.layouts import layout_slots as layout_slots
+from wzp_supervisor.layouts import validate_name as validate_name
 
 if TYPE_CHECKING:
     from wzp_supervisor.config import (
@@ -27,82 +31,10 @@ if TYPE_CHECKING:
         WorkspaceTemplate,
     )
 
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-NAME_MAX = 63
 WORKSPACE_PLACEHOLDER = "{workspace}"
 PLAN_VERSION = 1
 
-Direction = Literal["Right", "Left", "Top", "Bottom"]
 _T = TypeVar("_T")
-
-
-class Slot(NamedTuple):
-    """One slot of a layout: split from ``parent`` (None for the first) in ``direction``."""
-
-    name: str
-    parent: str | None
-    direction: Direction | None
-    size: float | None
-
-
-def _root(name: str) -> Slot:
-    return Slot(name, None, None, None)
-
-
-def _split(name: str, parent: str, direction: Direction) -> Slot:
-    return Slot(name, parent, direction, 0.5)
-
-
-LAYOUTS: Mapping[str, tuple[Slot, ...]] = {
-    "single": (_root("main"),),
-    "two_pane_horizontal": (_root("left"), _split("right", "left", "Right")),
-    "two_pane_vertical": (_root("top"), _split("bottom", "top", "Bottom")),
-    "three_pane_horizontal": (
-        _root("left"),
-        _split("top_right", "left", "Right"),
-        _split("bottom_right", "top_right", "Bottom"),
-    ),
-    "four_pane_grid": (
-        _root("top_left"),
-        _split("top_right", "top_left", "Right"),
-        _split("bottom_left", "top_left", "Bottom"),
-        _split("bottom_right", "top_right", "Bottom"),
-    ),
-}
-"""Every layout and its slots, in spawn order."""
-
-
-def layout_slots(layout: str) -> tuple[str, ...]:
-    """The slot names of ``layout`` in spawn order; KeyError for an unknown layout."""
-    return tuple(slot.name for slot in LAYOUTS[layout])
-
-
-def validate_name(kind: str, name: object) -> str:
-    """Return ``name`` if it is a valid ``kind`` name (workspace, pane, template), else raise.
-
-    Names match ``^[a-z0-9][a-z0-9_-]{0,62}$`` so they are safe in paths, socket names,
-    targets (``ws/pane``) and WezTerm workspace names. The ValueError says what is wrong.
-    """
-    if not isinstance(name, str):
-        raise ValueError(f"{kind} name must be a string, not {type(name).__name__}")
-    if NAME_RE.match(name):
-        return name
-    if not name:
-        raise ValueError(f"{kind} name is empty")
-    if len(name) > NAME_MAX:
-        raise ValueError(f"{kind} name is too long ({len(name)} characters; at most {NAME_MAX})")
-    if "/" in name:
-        raise ValueError(f"{kind} name {name!r} must not contain '/' (it separates ws/pane)")
-    if ".." in name:
-        raise ValueError(f"{kind} name {name!r} must not contain '..'")
-    if name != name.lower():
-        raise ValueError(f"{kind} name {name!r} must be lower case (try {name.lower()!r})")
-    if name[0] in "-_":
-        raise ValueError(f"{kind} name {name!r} must start with a letter or digit")
-    bad = next(c for c in name if not (c.isascii() and (c.isalnum() or c in "-_")))
-    raise ValueError(
-        f"{kind} name {name!r} contains {bad!r}; use lower-case letters, digits, '-' and '_'"
-    )
 
 
 @dataclass(frozen=True)

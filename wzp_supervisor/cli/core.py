@@ -361,6 +361,10 @@ def config_check(path: Path | None) -> None:
         fail(str(exc))
     except FileNotFoundError as exc:
         fail(f"{exc.filename}: no such file")
+    from wzp_supervisor.preflight import config_warnings
+
+    for warning in config_warnings(cfg, os.environ):
+        click.echo(str(warning), err=True)
     source = cfg.path or "built-in defaults"
     click.echo(f"{source}: ok ({len(cfg.templates)} templates: {', '.join(sorted(cfg.templates))})")
 

@@ -2,9 +2,7 @@
 
 Every supervised pane runs inside a session holder (a PTY owner, see ``session/holder.py``),
 so interactive agents get a terminal, a screen model and an output log, and a WezTerm pane is
-only a viewer. The agent's environment starts from an allowlist of the daemon's environment
-(secrets pass only by name, see docs/security.md) plus the configured values, with ``${VAR}``
-resolved here, at spawn time, in memory only.
+only a viewer. The process environment comes from ``agent_environment.py``.
 """
 
 from __future__ import annotations
@@ -17,29 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from wzp_supervisor import paths
-from wzp_supervisor.config import resolve_environment
+from wzp_supervisor.agent_environment import agent_environment
 from wzp_supervisor.restart_policy import RestartSettings
 from wzp_supervisor.templates import PaneSpec
-
-# Names copied from the daemon's environment into every supervised process.
-BASE_ALLOWLIST = (
-    "PATH",
-    "HOME",
-    "LANG",
-    "LANGUAGE",
-    "TERM",
-    "USER",
-    "LOGNAME",
-    "SHELL",
-    "TMPDIR",
-    "TZ",
-    "COLORTERM",
-    "DISPLAY",
-    "WAYLAND_DISPLAY",
-    "SSH_AUTH_SOCK",
-    "DBUS_SESSION_BUS_ADDRESS",
-)
-BASE_PREFIXES = ("LC_", "XDG_", "WZP_")
 
 
 @dataclass(frozen=True)
@@ -71,24 +49,6 @@ def restart_settings(spec: PaneSpec) -> RestartSettings:
         max_retries=spec.max_retries,
         backoff_max=spec.backoff_max,
     )
-
-
-def agent_environment(
-    spec: PaneSpec, daemon_env: Mapping[str, str], passthrough: tuple[str, ...] = ()
-) -> tuple[dict[str, str], list[str]]:
-    """The scrubbed environment of a pane's process and the ``${VAR}`` names that were unset."""
-    env = {
-        key: value
-        for key, value in daemon_env.items()
-        if key in BASE_ALLOWLIST or key.startswith(BASE_PREFIXES) or key in passthrough
-    }
-    resolved, missing = resolve_environment(spec.environment, daemon_env)
-    env.update(resolved)
-    env.setdefault("TERM", "xterm-256color")
-    env["WZP_AGENT"] = spec.target
-    # hooks find the hub without computing paths (a faster `wzp hook`)
-    env["WZP_HUB_SOCKET"] = os.fspath(paths.hub_socket())
-    return env, list(missing)
 
 
 def holder_argv(spec: PaneSpec, python: str = sys.executable) -> list[str]:
