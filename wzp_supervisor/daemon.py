@@ -22,9 +22,9 @@ import psutil
 from wzp_supervisor import __version__, paths, protocol
 from wzp_supervisor.circus_backend import CircusBackend, pid_matches, terminate_tree
 from wzp_supervisor.config import Config, load_config
+from wzp_supervisor.daemon_logging import setup_logging
 from wzp_supervisor.events import EventBus
 from wzp_supervisor.hub import HubServer
-from wzp_supervisor.logs import setup_logging
 from wzp_supervisor.protocol import ProtocolError
 from wzp_supervisor.sdnotify import SdNotifier, watchdog_loop
 from wzp_supervisor.state import StateStore
