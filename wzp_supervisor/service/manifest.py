@@ -57,6 +57,6 @@ def load_manifest() -> Manifest | None:
 
 
 def save_manifest(runner: Runner, manifest: Manifest) -> None:
-    """Write the manifest (through ``runner``, so a dry run only says so)."""
+    """Write the manifest (through ``runner``, so a dry run only says so), private to the user."""
     data = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
-    runner.write(manifest_path(), data, show=False)
+    runner.write(manifest_path(), data, show=False, mode=0o600)
