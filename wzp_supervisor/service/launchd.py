@@ -47,6 +47,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "StandardInPath": str,
     "WorkingDirectory": str,
     "Disabled": bool,
+    "AbandonProcessGroup": bool,
 }
 _PATH_KEYS = ("Program", "StandardOutPath", "StandardErrorPath", "StandardInPath")
 

@@ -107,8 +107,8 @@ class Setup:
         return [*base, *args]
 
     def reload_argv(self) -> list[str]:
-        """A reload that returns once the daemon has applied (or rejected) the config."""
-        return self.wzp_argv("reload", "--wait")
+        """The service's reload: replace the daemon, keep the agents (``wzp daemon restart``)."""
+        return self.wzp_argv("daemon", "restart")
 
 
 def capture_path(path: str, first: str | None = None) -> str:
