@@ -98,7 +98,8 @@ def _tighten(path: Path, mode: int) -> None:
     if stat.S_ISLNK(st.st_mode) or st.st_uid != os.getuid():
         return
     if stat.S_IMODE(st.st_mode) != mode:
-        os.chmod(path, mode)
+        with contextlib.suppress(OSError):  # a read-only file system: nothing more to do
+            os.chmod(path, mode)
 
 
 def make_private(state_dir: Path | None = None) -> None:
