@@ -135,7 +135,7 @@ def test_linux_install_writes_unit_and_env_and_enables(env: Env) -> None:
     assert systemd.is_managed(unit)
     python = os.path.abspath(sys.executable)
     assert f"ExecStart={python} -m wzp_supervisor daemon\n" in unit
-    assert f"ExecReload={os.path.join(os.path.dirname(python), 'wzp')} reload --wait\n" in unit
+    assert f"ExecReload={os.path.join(os.path.dirname(python), 'wzp')} daemon restart\n" in unit
     assert f"EnvironmentFile={env.env_file}\n" in unit
     path_line = env.env_file.read_text().splitlines()[-1]
     assert path_line.startswith("PATH='") and path_line.endswith("'")

@@ -216,6 +216,7 @@ def test_plist_round_trips_and_follows_the_rules() -> None:
         "ThrottleInterval": 5,
         "ExitTimeOut": 30,
         "ProcessType": "Standard",
+        "AbandonProcessGroup": True,
         "StandardOutPath": "/Users/me/Library/Logs/wezterm-parallel/daemon.out.log",
         "StandardErrorPath": "/Users/me/Library/Logs/wezterm-parallel/daemon.err.log",
     }
@@ -238,6 +239,7 @@ def test_plist_escapes_xml_in_values() -> None:
         ({"ExitTimeOut": "30"}, "ExitTimeOut has type str"),
         ({"ExitTimeOut": -1}, "negative"),
         ({"RunAtLoad": 1}, "RunAtLoad has type int"),
+        ({"AbandonProcessGroup": "yes"}, "AbandonProcessGroup has type str"),
         ({"KeepAlive": {"SuccessfulExit": "no"}}, "KeepAlive.SuccessfulExit"),
         ({"KeepAlive": {"Sometimes": True}}, "unknown condition"),
         ({"ProcessType": "Realtime"}, "ProcessType"),
@@ -260,3 +262,25 @@ def test_render_refuses_a_job_that_breaks_the_rules() -> None:
         render_plist(program_arguments=["python"])
     with pytest.raises(ValueError, match="secret"):
         render_plist(environment={"PATH": "/bin", "GITHUB_TOKEN": "x"})
+
+
+@needs_systemd_analyze
+def test_the_installed_unit_reloads_by_replacing_the_daemon_and_verifies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wzp_supervisor.service.install import planned_files
+    from wzp_supervisor.service.platform import Setup
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    setup = Setup.detect(platform="linux", graceful_timeout=10.0)
+    files = dict(planned_files(setup))
+    for path, content in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    unit = next(content for path, content in files.items() if path.suffix == ".service")
+    service = unit_settings(unit.decode())["Service"]
+    assert service["ExecReload"] == [f"{WZP} daemon restart"]
+    assert service["KillMode"] == ["mixed"]
+    result = verify(unit.decode(), tmp_path)
+    assert result.stderr == ""
+    assert result.returncode == 0

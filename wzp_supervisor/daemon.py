@@ -26,11 +26,11 @@ from wzp_supervisor.agent_states import AgentStates
 from wzp_supervisor.circus_backend import CircusBackend, ProcessExit
 from wzp_supervisor.config import Config, load_config
 from wzp_supervisor.config_reload import Reloader
+from wzp_supervisor.daemon_logging import setup_logging
 from wzp_supervisor.events import EventBus
 from wzp_supervisor.features import DaemonContext, Feature, Handler
 from wzp_supervisor.hub import HubServer
 from wzp_supervisor.hub_schema import check_fields
-from wzp_supervisor.logs import setup_logging
 from wzp_supervisor.observe import Observer
 from wzp_supervisor.orphans import reap_orphans
 from wzp_supervisor.plugins import PluginHost

@@ -1,8 +1,16 @@
 """Running the daemon as a user service: systemd on Linux, launchd on macOS.
 
-``systemd.render`` and ``launchd.render`` are pure: parameters in, file content out, from the
-templates shipped in ``wzp_supervisor/data/units/``. ``install`` does the side effects (write
-files, run ``systemctl``/``launchctl``), all through one runner so ``--dry-run`` can print them.
+The package keeps the pure parts apart from the side effects:
+
+- pure: this module (names, the stop timeout, the templates), :mod:`.systemd` and
+  :mod:`.launchd` (``render``: parameters in, file content out), :mod:`.scope`;
+- what the machine looks like: :mod:`.platform` (detection, the captured setup, file paths);
+- side effects: :mod:`.runner` (every file change and command, printed instead under
+  ``--dry-run``), :mod:`.manifest` (what an install did), :mod:`.registration` (``systemctl`` /
+  ``launchctl``), and :mod:`.install`, which strings them together for ``wzp service``.
+
+The unit and plist templates ship inside the package under ``units/`` (mapped from the
+repository's top-level ``units/`` directory).
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ __all__ = [
     "LAUNCHD_LABEL",
     "MANAGED_MARKER",
     "SYSTEMD_UNIT",
+    "ServiceError",
     "load_template",
     "stop_timeout_for",
 ]
@@ -28,6 +37,10 @@ LAUNCHD_LABEL = "io.github.wezterm-parallel.daemon"
 MANAGED_MARKER = "# wzp-managed: wezterm-parallel"
 
 
+class ServiceError(Exception):
+    """An install step was refused or a command failed; the message is for the user."""
+
+
 def stop_timeout_for(graceful_timeout: float) -> int:
     """Seconds the service manager waits for a stop before killing everything.
 
@@ -40,9 +53,5 @@ def stop_timeout_for(graceful_timeout: float) -> int:
 
 
 def load_template(name: str) -> str:
-    """The text of a template in ``wzp_supervisor/data/units/``."""
-    return (
-        resources.files("wzp_supervisor")
-        .joinpath("data", "units", name)
-        .read_text(encoding="utf-8")
-    )
+    """The text of a unit or plist template shipped in ``wzp_supervisor/units/``."""
+    return resources.files("wzp_supervisor").joinpath("units", name).read_text(encoding="utf-8")

@@ -1,6 +1,6 @@
 """Render the launchd LaunchAgent plist (pure) and check it against launchd's rules.
 
-The template ``data/units/wezterm-parallel.plist.in`` is itself a property list. Every string
+The template ``units/wezterm-parallel.plist.in`` is itself a property list. Every string
 of the exact form ``@NAME@`` in it is replaced by a value of any plist type; the result is
 serialized with :mod:`plistlib`, so no XML escaping is ever done by hand.
 """
@@ -47,6 +47,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "StandardInPath": str,
     "WorkingDirectory": str,
     "Disabled": bool,
+    "AbandonProcessGroup": bool,
 }
 _PATH_KEYS = ("Program", "StandardOutPath", "StandardErrorPath", "StandardInPath")
 

@@ -1,6 +1,6 @@
 """Render the systemd user unit and its environment file (pure functions).
 
-The unit comes from ``data/units/wezterm-parallel.service.in``; placeholders are ``@NAME@``.
+The unit comes from ``units/wezterm-parallel.service.in``; placeholders are ``@NAME@``.
 Command lines are quoted for systemd (``%`` specifiers and ``$`` variables are escaped, so
 paths are taken literally), and the environment file is quoted so systemd reads each value
 back verbatim.
