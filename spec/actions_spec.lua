@@ -70,7 +70,8 @@ describe('actions', function()
 
     it('uses the current pane directory when the directory is left empty', function()
       fake.put('layout.json', H.plan('three_pane_horizontal', '__NAME__', '/srv/x'))
-      local _, p = wezterm.mux.spawn_window { workspace = 'default', cwd = '/srv/x' }
+      -- the overlays hand their callbacks the window's active pane: give it a directory
+      local _, p = window:mux_window():spawn_tab { cwd = '/srv/x' }
       window:perform_action(plugin.actions.create_workspace, p)
       double.select(window, 'default')
       double.submit(window, 'x1')
