@@ -51,7 +51,14 @@ describe('status bar', function()
     put(H.status_doc({ 'busy', 'busy', 'starting', 'idle', 'running' },
       { ts = 999.5, cpu = 34.2, rss = 2.1 * 1024 ^ 3 }))
     setup_plugin()
-    assert.are.equal('⚡0 waiting ●3 busy ○1 idle ✖0 | cpu 34% mem 2.1G', text())
+    -- `running` (a supervised program without agent states) is in the working group
+    assert.are.equal('⚡0 waiting ●4 busy ○1 idle ✖0 | cpu 34% mem 2.1G', text())
+  end)
+
+  it('counts the state groups of wezterm_parallel.states: down is fatal, backoff, exited, stopped', function()
+    put(H.status_doc({ 'exited', 'stopped', 'fatal', 'backoff', 'running', 'waiting_input' }, { ts = 1000 }))
+    setup_plugin()
+    assert.are.equal('⚡1 waiting ●1 busy ○0 idle ✖4 | cpu 0% mem 0B', text())
   end)
 
   it('counts waiting agents and errors (fatal + backoff) and colours them', function()

@@ -6,6 +6,7 @@
 -- a half-written or garbage file never raises: the last good snapshot stays on screen (or a
 -- quiet "wzp ?" when there is none).
 
+local states = require 'wezterm_parallel.states'
 local util = require 'wezterm_parallel.util'
 
 local M = {}
@@ -52,35 +53,37 @@ function M.theme(...)
   return out
 end
 
---- Counts shown in the bar, from status.json data.
--- waiting = waiting_input; busy = busy + starting; idle; error = fatal + backoff.
+--- Counts shown in the bar, from status.json data: one per state group of
+--- wezterm_parallel.states (waiting = attention, busy = working, idle, error = down).
 function M.summary(data)
   local t = type(data.totals) == 'table' and data.totals or nil
-  local c = { waiting = 0, busy = 0, idle = 0, error = 0, agents = 0 }
+  local by_group = { attention = 0, working = 0, idle = 0, down = 0 }
+  local agents = 0
   if t then
-    c.waiting = util.num(t.waiting_input, 0)
-    c.busy = util.num(t.busy, 0) + util.num(t.starting, 0)
-    c.idle = util.num(t.idle, 0)
-    c.error = util.num(t.fatal, 0) + util.num(t.backoff, 0)
-    c.agents = util.num(t.agents, 0)
+    for _, state in ipairs(states.SHOWN_STATES) do
+      local g = states.group_of(state)
+      by_group[g] = by_group[g] + util.num(t[state], 0)
+    end
+    agents = util.num(t.agents, 0)
   elseif type(data.agents) == 'table' then
     for _, a in ipairs(data.agents) do
       local s = type(a) == 'table' and a.state or nil
-      c.agents = c.agents + 1
-      if s == 'waiting_input' then
-        c.waiting = c.waiting + 1
-      elseif s == 'busy' or s == 'starting' then
-        c.busy = c.busy + 1
-      elseif s == 'idle' then
-        c.idle = c.idle + 1
-      elseif s == 'fatal' or s == 'backoff' then
-        c.error = c.error + 1
+      agents = agents + 1
+      if type(s) == 'string' then
+        local g = states.group_of(states.FOLDED[s] or s)
+        by_group[g] = by_group[g] + 1
       end
     end
   end
-  c.cpu = util.num(data.cpu, nil)
-  c.rss = util.num(data.rss, nil)
-  return c
+  return {
+    waiting = by_group.attention,
+    busy = by_group.working,
+    idle = by_group.idle,
+    error = by_group.down,
+    agents = agents,
+    cpu = util.num(data.cpu, nil),
+    rss = util.num(data.rss, nil),
+  }
 end
 
 local function age_text(age)
@@ -245,7 +248,7 @@ function M.toast_transitions(wezterm, window, data, now)
   local seeding = (last == nil) or (G.wzp_seq_pid ~= pid)
   for _, tr in ipairs(trs) do
     local seq = type(tr) == 'table' and util.num(tr.seq, nil) or nil
-    if seq and (tr.to == 'waiting_input' or tr.to == 'fatal') then
+    if seq and states.is_alert(tr.to) then
       if seq > max_seq then
         max_seq = seq
       end
