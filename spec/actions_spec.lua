@@ -18,7 +18,13 @@ describe('actions', function()
       ui = { keybindings = {} },
     })
     status_path = fake.dir .. '/status.json'
-    plugin.setup(wezterm.config_builder(), { wzp = fake.bin, status_file = status_path, keys = false })
+    -- the ui file the daemon writes: templates for the picker, read at setup with io.open
+    fake.put('ui.json', { schema = 1, templates = {
+      default = { layout = 'three_pane_horizontal', description = 'Two agents and a monitor', panes = {} },
+      web_dev = { layout = 'four_pane_grid', description = 'Agents, dev server, log', panes = {} },
+    } })
+    plugin.setup(wezterm.config_builder(), { wzp = fake.bin, status_file = status_path, keys = false,
+      ui_file = fake.dir .. '/ui.json' })
     window, pane = H.window('default')
   end)
 
@@ -27,9 +33,7 @@ describe('actions', function()
   end)
 
   local function calls()
-    local out = fake.log()
-    table.remove(out, 1) -- the `config show` of setup
-    return out
+    return fake.log() -- setup itself runs nothing
   end
 
   describe('create_workspace', function()
@@ -50,9 +54,9 @@ describe('actions', function()
       assert.matches('Directory for demo', double.pending(window).PromptInputLine.description)
       double.submit(window, '~/proj')
 
+      -- one layout: the plugin's; wzp is told not to lay it out with `wezterm cli` as well
       assert.are.same({
-        'config show --format json',
-        'workspace create demo --template default --dir ' .. wezterm.home_dir .. '/proj',
+        'workspace create demo --template default --dir ' .. wezterm.home_dir .. '/proj --no-layout',
         'layout demo --json',
       }, calls())
       local spawn = double.calls_of('mux.spawn_window')
@@ -76,7 +80,7 @@ describe('actions', function()
       double.select(window, 'default')
       double.submit(window, 'x1')
       double.submit(window, '')
-      assert.are.equal('workspace create x1 --template default --dir /srv/x', calls()[2])
+      assert.are.equal('workspace create x1 --template default --dir /srv/x --no-layout', calls()[1])
     end)
 
     it('stops quietly on cancel and toasts a bad name or a failed create', function()
@@ -96,6 +100,17 @@ describe('actions', function()
       double.submit(window, '/tmp')
       assert.are.equal('workspace create failed: Error: workspace taken exists', window.toasts[2].message)
       assert.are.equal(1, #double.calls_of('mux.spawn_window'))
+    end)
+
+    it('reads the templates with `wzp config show` when there is no ui file yet', function()
+      os.remove(fake.dir .. '/ui.json')
+      plugin.setup(wezterm.config_builder(), { wzp = fake.bin, status_file = status_path, keys = false,
+        ui_file = fake.dir .. '/ui.json' })
+      assert.are.same({}, calls())
+      window:perform_action(plugin.actions.create_workspace, pane)
+      assert.are.same({ 'default', 'web_dev' }, { double.pending(window).InputSelector.choices[1].id,
+        double.pending(window).InputSelector.choices[2].id })
+      assert.are.same({ 'config show --format json' }, calls())
     end)
 
     it('toasts when wzp cannot be run', function()
@@ -188,9 +203,15 @@ describe('actions', function()
     end)
   end)
 
-  it('auto_start runs `wzp ping || wzp up` once, in the background', function()
+  it('auto_start runs `wzp ping || wzp up` once per GUI, from gui-startup, never at config evaluation', function()
     plugin.setup(wezterm.config_builder(), { wzp = fake.bin, auto_start = true, keys = false, status_file = status_path })
     plugin.setup(wezterm.config_builder(), { wzp = fake.bin, auto_start = true, keys = false, status_file = status_path })
+    assert.are.equal(0, #double.calls_of('run_child_process') + #double.calls_of('background_child_process'))
+    wezterm.emit('gui-startup', {})
+    wezterm.emit('gui-attached', {})
+    -- a reload evaluates the config again in a new Lua state; GLOBAL remembers the start
+    plugin.setup(wezterm.config_builder(), { wzp = fake.bin, auto_start = true, keys = false, status_file = status_path })
+    wezterm.emit('gui-attached', {})
     local bg = double.calls_of('background_child_process')
     assert.are.equal(1, #bg)
     assert.are.same({ '/bin/sh', '-c', fake.bin .. ' ping >/dev/null 2>&1 || exec ' .. fake.bin .. ' up' }, bg[1].argv)
@@ -204,5 +225,16 @@ describe('actions', function()
       os.execute('sleep 0.05')
     end
     assert.matches('ping,up$', log)
+  end)
+
+  it('auto_start from gui-attached too (wezterm connect emits no gui-startup)', function()
+    plugin.setup(wezterm.config_builder(), { wzp = fake.bin, auto_start = true, keys = false, status_file = status_path })
+    wezterm.emit('gui-attached', {})
+    assert.are.equal(1, #double.calls_of('background_child_process'))
+  end)
+
+  it('does nothing at gui-startup without auto_start', function()
+    wezterm.emit('gui-startup', {})
+    assert.are.equal(0, #double.calls_of('run_child_process') + #double.calls_of('background_child_process'))
   end)
 end)

@@ -154,8 +154,22 @@ describe('status bar', function()
     local uid = p:read('l')
     p:close()
     assert.are.equal('/var/tmp/wezterm-parallel-' .. uid .. '/status.json', plugin.status_file())
-    -- the uid is looked up once per WezTerm process, then kept in wezterm.GLOBAL
-    assert.are.equal(uid, wezterm.GLOBAL.wzp_uid)
+    assert.are.equal('/var/tmp/wezterm-parallel-' .. uid .. '/ui.json', plugin.ui_file())
+    -- found without a child process (/proc/self/status): config evaluation starts none
+    assert.are.equal(0, #double.calls_of('run_child_process'))
+  end)
+
+  it('finds the uid without a process: $UID, then /proc/self/status', function()
+    local paths = require 'wezterm_parallel.paths'
+    local env = { UID = '1234' }
+    assert.are.equal('1234', paths.uid_without_process(function(k) return env[k] end))
+    env = {}
+    local function open(path)
+      assert.are.equal('/proc/self/status', path)
+      return { read = function() return 'Name:\tlua\nUid:\t1001\t1001\t1001\t1001\n' end, close = function() end }
+    end
+    assert.are.equal('1001', paths.uid_without_process(function(k) return env[k] end, open))
+    assert.is_nil(paths.uid_without_process(function(k) return env[k] end, function() return nil end))
   end)
 
   describe('toasts', function()

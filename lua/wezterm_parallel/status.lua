@@ -29,16 +29,43 @@ M.READ_INTERVAL = 1
 --- Most toasts shown for one read; the rest are summed up in one more toast.
 M.MAX_TOASTS = 3
 
---- Normalise theme tables (later ones win): accepts the state names of ui.theme in the wzp
---- config (waiting_input, busy, idle, fatal, stale; `starting` is shown with busy) and the
---- plugin's own keys (waiting, error, muted, text), with or without a `_color` suffix.
+--- Named themes (ui.theme: "dark" | "light").
+M.THEMES = {
+  dark = M.DEFAULT_THEME,
+  light = {
+    waiting = '#8f5e15',
+    busy = '#2e5cb8',
+    idle = '#33635c',
+    error = '#b3263e',
+    stale = '#965027',
+    muted = '#6172b0',
+    text = '#343b58',
+  },
+}
+
+--- Normalise themes (later ones win). Each may be a name from M.THEMES (which replaces what
+--- came before) or a table with the state names of ui.theme in the wzp config (waiting_input,
+--- busy, idle, fatal, stale; `starting` is shown with busy) and the plugin's own keys
+--- (waiting, error, muted, text), with or without a `_color` suffix. An unknown name is
+--- ignored, with a message in the second return value.
 function M.theme(...)
   local out = util.merge(M.DEFAULT_THEME, {})
+  local problems = {}
   for i = 1, select('#', ...) do
     local t = select(i, ...)
-    if type(t) == 'table' then
+    if type(t) == 'string' then
+      local named = M.THEMES[t:lower()]
+      if named then
+        out = util.merge(named, {})
+      else
+        problems[#problems + 1] = 'unknown theme "' .. t .. '" (dark or light)'
+      end
+    elseif type(t) == 'table' then
+      if type(t.name) == 'string' and M.THEMES[t.name:lower()] then
+        out = util.merge(M.THEMES[t.name:lower()], {})
+      end
       for k, v in pairs(t) do
-        if type(k) == 'string' and type(v) == 'string' then
+        if type(k) == 'string' and k ~= 'name' and type(v) == 'string' then
           local key = k:gsub('_colou?r$', '')
           if key == 'fatal' then
             key = 'error'
@@ -50,7 +77,7 @@ function M.theme(...)
       end
     end
   end
-  return out
+  return out, problems
 end
 
 --- Counts shown in the bar, from status.json data: one per state group of
