@@ -144,6 +144,31 @@ describe('actions', function()
     assert.are.same({ 'workspace list --json', 'workspace list --json', 'layout web --json' }, calls())
   end)
 
+  it('switch_workspace goes to a pane that shows the workspace, wherever it is', function()
+    fake.put('workspaces.json', { workspaces = { { name = 'shell', template = 'default', dir = '/s', totals = {} } } })
+    -- laid out from a shell as a tab of the current window's workspace
+    local _, tab_pane = window:mux_window():spawn_tab { args = { 'wzp', 'attach', 'shell/agent-1' } }
+    double.set_user_var(tab_pane, 'wzp_target', 'shell/agent-1')
+    pane:activate()
+    window:perform_action(plugin.actions.switch_workspace, pane)
+    double.select(window, 'shell')
+    assert.are.equal('default', wezterm.mux.get_active_workspace())
+    assert.are.equal(tab_pane:pane_id(), window:active_pane():pane_id())
+    assert.are.equal(1, #double.calls_of('mux.spawn_window')) -- nothing new laid out
+  end)
+
+  it('kill_process offers the agent of the current pane first', function()
+    fake.put('list.json', { processes = {
+      { target = 'demo/agent-1', workspace = 'demo', pane = 'agent-1', state = 'busy', pid = 11 },
+      { target = 'demo/agent-2', workspace = 'demo', pane = 'agent-2', state = 'idle', pid = 12 },
+    } })
+    double.set_user_var(pane, 'wzp_target', 'demo/agent-2')
+    window:perform_action(plugin.actions.kill_process, pane)
+    local sel = double.pending(window).InputSelector
+    assert.are.equal('demo/agent-2', sel.choices[1].id)
+    assert.matches('%(this pane%)$', sel.choices[1].label)
+  end)
+
   it('show_dashboard opens a tab running wzp dashboard', function()
     window:perform_action(plugin.actions.show_dashboard, pane)
     local tabs = window:mux_window():tabs()
@@ -186,6 +211,32 @@ describe('actions', function()
       local tab = wezterm.mux.all_windows()[2]:tabs()[1]
       assert.are.same({ fake.bin, 'attach', 'demo/agent-2' }, tab:active_pane().args)
       assert.are.equal(before, #fake.log()) -- status.json only, no wzp call
+    end)
+
+    it('finds the pane by its wzp_target user var in any domain and raises its window', function()
+      -- an agent attached over SSH: argv says nothing about wzp, the user var does
+      local _, decoy = wezterm.mux.spawn_window { workspace = 'default', args = { 'wzp', 'attach', 'remote/a' } }
+      local _, far, far_window = wezterm.mux.spawn_window { workspace = 'remote', args = { 'ssh', 'build-host' } }
+      double.set_user_var(far, 'wzp_target', 'remote/a')
+      double.set_user_var(decoy, 'wzp_target', 'default/other')
+      H.write(status_path, H.encode(H.status_doc({ 'busy' }, {
+        ts = os.time(), waiting = { { target = 'remote/a', since = 1 } } })))
+      window:perform_action(plugin.actions.jump_to_waiting, pane)
+      assert.are.equal('remote', wezterm.mux.get_active_workspace())
+      assert.are.equal(far:pane_id(), far_window:active_pane():pane_id())
+      assert.are.equal(1, far_window:gui_window().focus_count)
+      assert.are.equal(0, #double.calls_of('run_child_process'))
+    end)
+
+    it('uses argv only for panes without the user var', function()
+      local _, old = wezterm.mux.spawn_window { workspace = 'default', args = { 'wzp', 'attach', 'w/a' } }
+      local layout = require 'wezterm_parallel.layout'
+      assert.are.equal(old:pane_id(), layout.find_pane(wezterm, 'w/a'):pane_id())
+      -- once the pane says it shows something else (a detach and a new attach), argv no longer counts
+      double.set_user_var(old, 'wzp_target', 'w/b')
+      wezterm.GLOBAL[layout.global_key('w/a')] = nil
+      assert.is_nil(layout.find_pane(wezterm, 'w/a'))
+      assert.are.equal(old:pane_id(), layout.find_pane(wezterm, 'w/b'):pane_id())
     end)
 
     it('opens an attach tab when no pane shows the agent, and says so when none waits', function()

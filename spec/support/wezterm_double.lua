@@ -33,6 +33,7 @@
 --   double.submit(win, line)           answer the pending PromptInputLine of win
 --   double.cancel(win)                 dismiss the pending overlay (callback gets nils)
 --   double.pending(win)                the pending overlay action ({InputSelector=...}) or nil
+--   double.set_user_var(pane, k, v)    what a pane's OSC 1337 SetUserVar does
 --   double.tick(win)                   emit 'update-right-status' then 'update-status' (one in
 --                                      flight and one queued per window and event)
 --   double.strip(s)                    text of a wezterm.format string without escapes
@@ -704,6 +705,12 @@ function Pane:split(spec)
     node.children = { new_leaf, old_leaf }
   end
   return p
+end
+
+--- What OSC 1337 SetUserVar=name=<base64 value> written by the pane's program does: WezTerm
+--- decodes the value and pane:get_user_vars() returns it (spec helper; '' clears it here).
+function double.set_user_var(pane, name, value)
+  pane._user_vars[name] = (value ~= '' and value) or nil
 end
 
 --- The split tree of a tab, with pane ids and rects (spec helper).
