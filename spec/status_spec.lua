@@ -159,6 +159,36 @@ describe('status bar', function()
     assert.are.equal(0, #double.calls_of('run_child_process'))
   end)
 
+  it('without $UID or /proc, asks `id -u` once the GUI is up, not during config evaluation', function()
+    local real_open = io.open
+    io.open = function(path, ...) -- luacheck: ignore (a system without /proc)
+      if path == '/proc/self/status' then
+        return nil
+      end
+      return real_open(path, ...)
+    end
+    local ok, err = pcall(function()
+      wezterm, plugin = H.fresh()
+      double.setenv('XDG_RUNTIME_DIR', false)
+      double.setenv('UID', false)
+      double.setenv('TMPDIR', '/var/tmp')
+      plugin.setup(wezterm.config_builder(), { read_config = false, keys = false })
+      assert.are.equal(0, #double.calls_of('run_child_process'))
+      assert.are.equal('/var/tmp/wezterm-parallel-unknown/status.json', plugin.status_file())
+      wezterm.emit('gui-startup', {})
+      assert.are.equal(1, #double.calls_of('run_child_process'))
+      local p = io.popen('id -u')
+      local uid = p:read('l')
+      p:close()
+      assert.are.equal('/var/tmp/wezterm-parallel-' .. uid .. '/status.json', plugin.status_file())
+      assert.are.equal(uid, wezterm.GLOBAL.wzp_uid)
+      wezterm.emit('gui-attached', {})
+      assert.are.equal(1, #double.calls_of('run_child_process'))
+    end)
+    io.open = real_open
+    assert(ok, err)
+  end)
+
   it('finds the uid without a process: $UID, then /proc/self/status', function()
     local paths = require 'wezterm_parallel.paths'
     local env = { UID = '1234' }

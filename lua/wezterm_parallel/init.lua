@@ -113,21 +113,32 @@ local function status_handler(window, pane)
   end
 end
 
+--- Where neither $UID nor /proc tells the uid (macOS), ask `id -u` once per GUI process, from
+--- a GUI event (never during config evaluation), and point the status reader at the right
+--- file. Later config evaluations find it in wezterm.GLOBAL.
+local function ensure_uid()
+  if paths.uid_without_process(os.getenv) or wezterm.GLOBAL.wzp_uid then
+    return
+  end
+  local ok, success, out = pcall(wezterm.run_child_process, { 'id', '-u' })
+  local value = ok and success and tostring(out):match('%d+') or nil
+  if value then
+    wezterm.GLOBAL.wzp_uid = value
+    if ctx.reader and not ctx.opts.status_file then
+      ctx.status_path = nil
+      ctx.reader.path = M.status_file()
+    end
+  end
+end
+
 --- `wzp ping || wzp up`, in the background, once per GUI process. Runs from gui-startup and
 --- gui-attached (on the GUI main thread, one at a time), never while the config is evaluated.
-local function auto_start()
+local function on_gui_ready()
+  ensure_uid()
   if not ctx.opts.auto_start or wezterm.GLOBAL.wzp_autostarted then
     return
   end
   wezterm.GLOBAL.wzp_autostarted = true
-  if not paths.uid_without_process(os.getenv) and not wezterm.GLOBAL.wzp_uid then
-    local ok, success, out = pcall(wezterm.run_child_process, { 'id', '-u' })
-    local value = ok and success and tostring(out):match('%d+') or nil
-    if value then
-      wezterm.GLOBAL.wzp_uid = value
-      ctx.status_path, ctx.reader = nil, nil
-    end
-  end
   local quoted = util.shell_join(ctx.runner.prefix)
   local up = quoted .. ' up'
   if ctx.opts.config_path then
@@ -241,7 +252,7 @@ function M.setup(config, opts)
   for _, event in ipairs { 'gui-startup', 'gui-attached' } do
     if not ctx.registered[event] then
       ctx.registered[event] = true
-      wezterm.on(event, auto_start)
+      wezterm.on(event, on_gui_ready)
     end
   end
   return config
