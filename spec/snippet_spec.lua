@@ -89,6 +89,14 @@ describe('the specification snippet', function()
       double.tick(window)
       assert.truthy(window.right_status:find('38:2::1:2:3m●', 1, true))
 
+      put('ui.json', { schema = 1, theme = { busy = '#12345' } })
+      evaluate()
+      local said = false
+      for _, l in ipairs(double.logs) do
+        said = said or (l.level == 'warn' and l.msg:find('"#12345" is not a colour WezTerm knows', 1, true) ~= nil)
+      end
+      assert.is_true(said)
+
       put('ui.json', { schema = 1, theme = 'solarized' })
       evaluate()
       local warned = false

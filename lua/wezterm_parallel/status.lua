@@ -43,6 +43,20 @@ M.THEMES = {
   },
 }
 
+--- Whether WezTerm can parse `color` (termwiz's SrgbaTuple::from_str): #rgb, #rrggbb,
+--- #rrggbbaa, rgb()/rgba()/hsl()/hsla(), or a name (names are not checked here). WezTerm
+--- shows a colour it cannot parse as white.
+function M.color_ok(color)
+  if type(color) ~= 'string' then
+    return false
+  end
+  local hex = color:match('^#(%x+)$')
+  if hex then
+    return #hex == 3 or #hex == 6 or #hex == 8
+  end
+  return color:match('^%a+$') ~= nil or color:match('^[hr][sg][lb]a?%(.*%)$') ~= nil
+end
+
 --- Normalise themes (later ones win). Each may be a name from M.THEMES (which replaces what
 --- came before) or a table with the state names of ui.theme in the wzp config (waiting_input,
 --- busy, idle, fatal, stale; `starting` is shown with busy) and the plugin's own keys
@@ -71,6 +85,10 @@ function M.theme(...)
             key = 'error'
           elseif key == 'waiting_input' then
             key = 'waiting'
+          end
+          if not M.color_ok(v) then
+            problems[#problems + 1] = 'theme colour ' .. k .. ' = "' .. v
+              .. '" is not a colour WezTerm knows; it would be shown white'
           end
           out[key] = v
         end
