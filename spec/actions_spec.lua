@@ -18,7 +18,13 @@ describe('actions', function()
       ui = { keybindings = {} },
     })
     status_path = fake.dir .. '/status.json'
-    plugin.setup(wezterm.config_builder(), { wzp = fake.bin, status_file = status_path, keys = false })
+    -- the ui file the daemon writes: templates for the picker, read at setup with io.open
+    fake.put('ui.json', { schema = 1, templates = {
+      default = { layout = 'three_pane_horizontal', description = 'Two agents and a monitor', panes = {} },
+      web_dev = { layout = 'four_pane_grid', description = 'Agents, dev server, log', panes = {} },
+    } })
+    plugin.setup(wezterm.config_builder(), { wzp = fake.bin, status_file = status_path, keys = false,
+      ui_file = fake.dir .. '/ui.json' })
     window, pane = H.window('default')
   end)
 
@@ -27,9 +33,7 @@ describe('actions', function()
   end)
 
   local function calls()
-    local out = fake.log()
-    table.remove(out, 1) -- the `config show` of setup
-    return out
+    return fake.log() -- setup itself runs nothing
   end
 
   describe('create_workspace', function()
@@ -50,9 +54,9 @@ describe('actions', function()
       assert.matches('Directory for demo', double.pending(window).PromptInputLine.description)
       double.submit(window, '~/proj')
 
+      -- one layout: the plugin's; wzp is told not to lay it out with `wezterm cli` as well
       assert.are.same({
-        'config show --format json',
-        'workspace create demo --template default --dir ' .. wezterm.home_dir .. '/proj',
+        'workspace create demo --template default --dir ' .. wezterm.home_dir .. '/proj --no-layout',
         'layout demo --json',
       }, calls())
       local spawn = double.calls_of('mux.spawn_window')
@@ -70,12 +74,13 @@ describe('actions', function()
 
     it('uses the current pane directory when the directory is left empty', function()
       fake.put('layout.json', H.plan('three_pane_horizontal', '__NAME__', '/srv/x'))
-      local _, p = wezterm.mux.spawn_window { workspace = 'default', cwd = '/srv/x' }
+      -- the overlays hand their callbacks the window's active pane: give it a directory
+      local _, p = window:mux_window():spawn_tab { cwd = '/srv/x' }
       window:perform_action(plugin.actions.create_workspace, p)
       double.select(window, 'default')
       double.submit(window, 'x1')
       double.submit(window, '')
-      assert.are.equal('workspace create x1 --template default --dir /srv/x', calls()[2])
+      assert.are.equal('workspace create x1 --template default --dir /srv/x --no-layout', calls()[1])
     end)
 
     it('stops quietly on cancel and toasts a bad name or a failed create', function()
@@ -95,6 +100,17 @@ describe('actions', function()
       double.submit(window, '/tmp')
       assert.are.equal('workspace create failed: Error: workspace taken exists', window.toasts[2].message)
       assert.are.equal(1, #double.calls_of('mux.spawn_window'))
+    end)
+
+    it('reads the templates with `wzp config show` when there is no ui file yet', function()
+      os.remove(fake.dir .. '/ui.json')
+      plugin.setup(wezterm.config_builder(), { wzp = fake.bin, status_file = status_path, keys = false,
+        ui_file = fake.dir .. '/ui.json' })
+      assert.are.same({}, calls())
+      window:perform_action(plugin.actions.create_workspace, pane)
+      assert.are.same({ 'default', 'web_dev' }, { double.pending(window).InputSelector.choices[1].id,
+        double.pending(window).InputSelector.choices[2].id })
+      assert.are.same({ 'config show --format json' }, calls())
     end)
 
     it('toasts when wzp cannot be run', function()
@@ -126,6 +142,31 @@ describe('actions', function()
     assert.are.equal('web', wezterm.mux.get_active_workspace())
     assert.are.equal(4, #wezterm.mux.all_windows()[3]:tabs()[1]:panes())
     assert.are.same({ 'workspace list --json', 'workspace list --json', 'layout web --json' }, calls())
+  end)
+
+  it('switch_workspace goes to a pane that shows the workspace, wherever it is', function()
+    fake.put('workspaces.json', { workspaces = { { name = 'shell', template = 'default', dir = '/s', totals = {} } } })
+    -- laid out from a shell as a tab of the current window's workspace
+    local _, tab_pane = window:mux_window():spawn_tab { args = { 'wzp', 'attach', 'shell/agent-1' } }
+    double.set_user_var(tab_pane, 'wzp_target', 'shell/agent-1')
+    pane:activate()
+    window:perform_action(plugin.actions.switch_workspace, pane)
+    double.select(window, 'shell')
+    assert.are.equal('default', wezterm.mux.get_active_workspace())
+    assert.are.equal(tab_pane:pane_id(), window:active_pane():pane_id())
+    assert.are.equal(1, #double.calls_of('mux.spawn_window')) -- nothing new laid out
+  end)
+
+  it('kill_process offers the agent of the current pane first', function()
+    fake.put('list.json', { processes = {
+      { target = 'demo/agent-1', workspace = 'demo', pane = 'agent-1', state = 'busy', pid = 11 },
+      { target = 'demo/agent-2', workspace = 'demo', pane = 'agent-2', state = 'idle', pid = 12 },
+    } })
+    double.set_user_var(pane, 'wzp_target', 'demo/agent-2')
+    window:perform_action(plugin.actions.kill_process, pane)
+    local sel = double.pending(window).InputSelector
+    assert.are.equal('demo/agent-2', sel.choices[1].id)
+    assert.matches('%(this pane%)$', sel.choices[1].label)
   end)
 
   it('show_dashboard opens a tab running wzp dashboard', function()
@@ -172,6 +213,32 @@ describe('actions', function()
       assert.are.equal(before, #fake.log()) -- status.json only, no wzp call
     end)
 
+    it('finds the pane by its wzp_target user var in any domain and raises its window', function()
+      -- an agent attached over SSH: argv says nothing about wzp, the user var does
+      local _, decoy = wezterm.mux.spawn_window { workspace = 'default', args = { 'wzp', 'attach', 'remote/a' } }
+      local _, far, far_window = wezterm.mux.spawn_window { workspace = 'remote', args = { 'ssh', 'build-host' } }
+      double.set_user_var(far, 'wzp_target', 'remote/a')
+      double.set_user_var(decoy, 'wzp_target', 'default/other')
+      H.write(status_path, H.encode(H.status_doc({ 'busy' }, {
+        ts = os.time(), waiting = { { target = 'remote/a', since = 1 } } })))
+      window:perform_action(plugin.actions.jump_to_waiting, pane)
+      assert.are.equal('remote', wezterm.mux.get_active_workspace())
+      assert.are.equal(far:pane_id(), far_window:active_pane():pane_id())
+      assert.are.equal(1, far_window:gui_window().focus_count)
+      assert.are.equal(0, #double.calls_of('run_child_process'))
+    end)
+
+    it('uses argv only for panes without the user var', function()
+      local _, old = wezterm.mux.spawn_window { workspace = 'default', args = { 'wzp', 'attach', 'w/a' } }
+      local layout = require 'wezterm_parallel.layout'
+      assert.are.equal(old:pane_id(), layout.find_pane(wezterm, 'w/a'):pane_id())
+      -- once the pane says it shows something else (a detach and a new attach), argv no longer counts
+      double.set_user_var(old, 'wzp_target', 'w/b')
+      wezterm.GLOBAL[layout.global_key('w/a')] = nil
+      assert.is_nil(layout.find_pane(wezterm, 'w/a'))
+      assert.are.equal(old:pane_id(), layout.find_pane(wezterm, 'w/b'):pane_id())
+    end)
+
     it('opens an attach tab when no pane shows the agent, and says so when none waits', function()
       H.write(status_path, H.encode(H.status_doc({ 'waiting_input' }, { ts = os.time() })))
       window:perform_action(plugin.actions.jump_to_waiting, pane)
@@ -187,9 +254,15 @@ describe('actions', function()
     end)
   end)
 
-  it('auto_start runs `wzp ping || wzp up` once, in the background', function()
+  it('auto_start runs `wzp ping || wzp up` once per GUI, from gui-startup, never at config evaluation', function()
     plugin.setup(wezterm.config_builder(), { wzp = fake.bin, auto_start = true, keys = false, status_file = status_path })
     plugin.setup(wezterm.config_builder(), { wzp = fake.bin, auto_start = true, keys = false, status_file = status_path })
+    assert.are.equal(0, #double.calls_of('run_child_process') + #double.calls_of('background_child_process'))
+    wezterm.emit('gui-startup', {})
+    wezterm.emit('gui-attached', {})
+    -- a reload evaluates the config again in a new Lua state; GLOBAL remembers the start
+    plugin.setup(wezterm.config_builder(), { wzp = fake.bin, auto_start = true, keys = false, status_file = status_path })
+    wezterm.emit('gui-attached', {})
     local bg = double.calls_of('background_child_process')
     assert.are.equal(1, #bg)
     assert.are.same({ '/bin/sh', '-c', fake.bin .. ' ping >/dev/null 2>&1 || exec ' .. fake.bin .. ' up' }, bg[1].argv)
@@ -203,5 +276,16 @@ describe('actions', function()
       os.execute('sleep 0.05')
     end
     assert.matches('ping,up$', log)
+  end)
+
+  it('auto_start from gui-attached too (wezterm connect emits no gui-startup)', function()
+    plugin.setup(wezterm.config_builder(), { wzp = fake.bin, auto_start = true, keys = false, status_file = status_path })
+    wezterm.emit('gui-attached', {})
+    assert.are.equal(1, #double.calls_of('background_child_process'))
+  end)
+
+  it('does nothing at gui-startup without auto_start', function()
+    wezterm.emit('gui-startup', {})
+    assert.are.equal(0, #double.calls_of('run_child_process') + #double.calls_of('background_child_process'))
   end)
 end)

@@ -22,7 +22,7 @@ describe('integration with a real wzp daemon', function()
   end
 
   local T, env, wezterm, plugin
-  local up_ok, up_out
+  local up_ok, up_out, no_layout
 
   local function wzp(args)
     return sh(env .. q(WZP) .. ' ' .. args)
@@ -62,7 +62,30 @@ describe('integration with a real wzp daemon', function()
     env = 'env XDG_RUNTIME_DIR=' .. q(T .. '/run') .. ' XDG_STATE_HOME=' .. q(T .. '/state')
       .. ' XDG_CONFIG_HOME=' .. q(T .. '/config') .. ' '
     up_ok, up_out = wzp('up')
+    local _, help = wzp('workspace create --help')
+    no_layout = help:find('--no-layout', 1, true) ~= nil
   end)
+
+  -- the flag that keeps wzp from laying a workspace out when WezTerm's Lua does it
+  local function need_no_layout()
+    if not no_layout then
+      pending('this wzp has no `workspace create --no-layout` yet')
+      return false
+    end
+    return true
+  end
+
+  -- the ui file the daemon writes beside status.json
+  local function ui_file()
+    local path = T .. '/run/wezterm-parallel/ui.json'
+    for _ = 1, 40 do
+      if H.read(path) then
+        return path
+      end
+      os.execute('sleep 0.1')
+    end
+    return nil
+  end
 
   teardown(function()
     if T then
@@ -78,8 +101,10 @@ describe('integration with a real wzp daemon', function()
 
   it('create_workspace: template, name, directory -> wzp workspace create -> mux layout -> switch', function()
     assert(up_ok, up_out)
+    if not need_no_layout() then
+      return
+    end
     local window, pane = boot()
-    -- keys came from the real `wzp config show --format json`
     window:perform_action(plugin.actions.create_workspace, pane)
     local sel = assert(double.pending(window), 'no template selector (toasts: '
       .. H.encode(window.toasts) .. ')').InputSelector
@@ -151,6 +176,9 @@ describe('integration with a real wzp daemon', function()
 
   it('switch_workspace shows the real workspace with its counts and lays it out', function()
     assert(up_ok, up_out)
+    if not need_no_layout() then
+      return
+    end
     local window, pane = boot()
     window:perform_action(plugin.actions.switch_workspace, pane)
     local sel = assert(double.pending(window), 'no selector: ' .. H.encode(window.toasts)).InputSelector
@@ -161,10 +189,14 @@ describe('integration with a real wzp daemon', function()
     assert.are.equal(3, #wezterm.mux.all_windows()[2]:tabs()[1]:panes())
   end)
 
-  it('binds the keys of the real config (ui.keybindings)', function()
+  it('binds the keys of the real config (ui.keybindings) from the ui file the daemon writes', function()
     assert(up_ok, up_out)
+    if not ui_file() then
+      pending('the daemon does not write ui.json yet')
+      return
+    end
     wezterm, plugin = H.fresh()
-    double.setenv('XDG_CONFIG_HOME', T .. '/config')
+    double.setenv('XDG_RUNTIME_DIR', T .. '/run')
     local config = plugin.setup(wezterm.config_builder(), { wzp = WZP, status_bar = false })
     local found = false
     for _, k in ipairs(config.keys) do
@@ -175,6 +207,9 @@ describe('integration with a real wzp daemon', function()
 
   it('kill_process kills the picked agent after confirmation', function()
     assert(up_ok, up_out)
+    if not need_no_layout() then
+      return
+    end
     local window, pane = boot()
     window:perform_action(plugin.actions.kill_process, pane)
     assert(double.pending(window), 'no selector: ' .. H.encode(window.toasts))

@@ -30,13 +30,13 @@ describe('layout', function()
     assert.are.equal('Right', tree.direction)
     local left, right = tree.children[1], tree.children[2]
     assert.are.same({ '/opt/wzp/bin/wzp', 'attach', 'demo/agent-1' }, left.args)
-    assert.are.same({ left = 0, top = 0, width = 80, height = 48 }, left.rect)
+    assert.are.same({ left = 0, top = 0, width = 39, height = 24 }, left.rect)
     assert.are.equal('Bottom', right.direction)
     local top_right, bottom_right = right.children[1], right.children[2]
     assert.are.same({ '/opt/wzp/bin/wzp', 'attach', 'demo/agent-2' }, top_right.args)
-    assert.are.same({ left = 81, top = 0, width = 79, height = 24 }, top_right.rect)
+    assert.are.same({ left = 40, top = 0, width = 40, height = 11 }, top_right.rect)
     assert.are.same({ 'htop' }, bottom_right.args)
-    assert.are.same({ left = 81, top = 25, width = 79, height = 23 }, bottom_right.rect)
+    assert.are.same({ left = 40, top = 12, width = 40, height = 12 }, bottom_right.rect)
     for _, leaf in ipairs { left, top_right, bottom_right } do
       assert.are.equal('/work/demo', leaf.cwd)
     end
@@ -60,17 +60,18 @@ describe('layout', function()
     assert.are.same({ '/opt/wzp/bin/wzp', 'attach', 'web/dev-server' }, bl.args)
     assert.are.same({ '/opt/wzp/bin/wzp', 'attach', 'web/agent-2' }, tr.args)
     assert.are.same({ 'tail', '-F', 'log/development.log' }, br.args)
-    assert.are.same({ left = 0, top = 0, width = 80, height = 24 }, tl.rect)
-    assert.are.same({ left = 0, top = 25, width = 80, height = 23 }, bl.rect)
-    assert.are.same({ left = 81, top = 0, width = 79, height = 24 }, tr.rect)
-    assert.are.same({ left = 81, top = 25, width = 79, height = 23 }, br.rect)
+    assert.are.same({ left = 0, top = 0, width = 39, height = 11 }, tl.rect)
+    assert.are.same({ left = 0, top = 12, width = 39, height = 12 }, bl.rect)
+    assert.are.same({ left = 40, top = 0, width = 40, height = 11 }, tr.rect)
+    assert.are.same({ left = 40, top = 12, width = 40, height = 12 }, br.rect)
     -- the four rects tile the window: no overlap, dividers of one cell
     local area = 0
     for _, leaf in ipairs { tl, bl, tr, br } do
       area = area + leaf.rect.width * leaf.rect.height
     end
-    -- window minus the vertical divider (1 x 48) and the two horizontal ones (80 + 79 cells)
-    assert.are.equal(160 * 48 - 48 - (80 + 79), area)
+    -- an 80x24 window (a hidden workspace's size) minus the vertical divider (1 x 24) and the
+    -- two horizontal ones (39 + 40 cells)
+    assert.are.equal(80 * 24 - 24 - (39 + 40), area)
   end)
 
   it('remembers the pane of each target in wezterm.GLOBAL and finds it again', function()

@@ -51,7 +51,14 @@ describe('status bar', function()
     put(H.status_doc({ 'busy', 'busy', 'starting', 'idle', 'running' },
       { ts = 999.5, cpu = 34.2, rss = 2.1 * 1024 ^ 3 }))
     setup_plugin()
-    assert.are.equal('⚡0 waiting ●3 busy ○1 idle ✖0 | cpu 34% mem 2.1G', text())
+    -- `running` (a supervised program without agent states) is in the working group
+    assert.are.equal('⚡0 waiting ●4 busy ○1 idle ✖0 | cpu 34% mem 2.1G', text())
+  end)
+
+  it('counts the state groups of wezterm_parallel.states: down is fatal, backoff, exited, stopped', function()
+    put(H.status_doc({ 'exited', 'stopped', 'fatal', 'backoff', 'running', 'waiting_input' }, { ts = 1000 }))
+    setup_plugin()
+    assert.are.equal('⚡1 waiting ●1 busy ○0 idle ✖4 | cpu 0% mem 0B', text())
   end)
 
   it('counts waiting agents and errors (fatal + backoff) and colours them', function()
@@ -147,8 +154,52 @@ describe('status bar', function()
     local uid = p:read('l')
     p:close()
     assert.are.equal('/var/tmp/wezterm-parallel-' .. uid .. '/status.json', plugin.status_file())
-    -- the uid is looked up once per WezTerm process, then kept in wezterm.GLOBAL
-    assert.are.equal(uid, wezterm.GLOBAL.wzp_uid)
+    assert.are.equal('/var/tmp/wezterm-parallel-' .. uid .. '/ui.json', plugin.ui_file())
+    -- found without a child process (/proc/self/status): config evaluation starts none
+    assert.are.equal(0, #double.calls_of('run_child_process'))
+  end)
+
+  it('without $UID or /proc, asks `id -u` once the GUI is up, not during config evaluation', function()
+    local real_open = io.open
+    io.open = function(path, ...) -- luacheck: ignore (a system without /proc)
+      if path == '/proc/self/status' then
+        return nil
+      end
+      return real_open(path, ...)
+    end
+    local ok, err = pcall(function()
+      wezterm, plugin = H.fresh()
+      double.setenv('XDG_RUNTIME_DIR', false)
+      double.setenv('UID', false)
+      double.setenv('TMPDIR', '/var/tmp')
+      plugin.setup(wezterm.config_builder(), { read_config = false, keys = false })
+      assert.are.equal(0, #double.calls_of('run_child_process'))
+      assert.are.equal('/var/tmp/wezterm-parallel-unknown/status.json', plugin.status_file())
+      wezterm.emit('gui-startup', {})
+      assert.are.equal(1, #double.calls_of('run_child_process'))
+      local p = io.popen('id -u')
+      local uid = p:read('l')
+      p:close()
+      assert.are.equal('/var/tmp/wezterm-parallel-' .. uid .. '/status.json', plugin.status_file())
+      assert.are.equal(uid, wezterm.GLOBAL.wzp_uid)
+      wezterm.emit('gui-attached', {})
+      assert.are.equal(1, #double.calls_of('run_child_process'))
+    end)
+    io.open = real_open
+    assert(ok, err)
+  end)
+
+  it('finds the uid without a process: $UID, then /proc/self/status', function()
+    local paths = require 'wezterm_parallel.paths'
+    local env = { UID = '1234' }
+    assert.are.equal('1234', paths.uid_without_process(function(k) return env[k] end))
+    env = {}
+    local function open(path)
+      assert.are.equal('/proc/self/status', path)
+      return { read = function() return 'Name:\tlua\nUid:\t1001\t1001\t1001\t1001\n' end, close = function() end }
+    end
+    assert.are.equal('1001', paths.uid_without_process(function(k) return env[k] end, open))
+    assert.is_nil(paths.uid_without_process(function(k) return env[k] end, function() return nil end))
   end)
 
   describe('toasts', function()

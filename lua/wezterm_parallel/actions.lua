@@ -65,13 +65,16 @@ function M.open_workspace(ctx, window, pane, name)
   return result
 end
 
---- `wzp workspace create` then lay it out and switch to it.
+--- `wzp workspace create --no-layout` (WezTerm's own environment reaches wzp, so without it
+--- wzp would lay the workspace out a second time with `wezterm cli`), then lay it out here and
+--- switch to it.
 function M.create(ctx, window, pane, name, template, dir)
   local args = { 'workspace', 'create', name, '--template', template }
   if dir and dir ~= '' then
     args[#args + 1] = '--dir'
     args[#args + 1] = dir
   end
+  args[#args + 1] = '--no-layout'
   local ok, _, stderr = ctx.runner:run(args)
   if not ok then
     return notify(ctx, window, 'workspace create failed: ' .. (util.first_line(stderr) or '?'))
@@ -110,12 +113,19 @@ local function build_create(ctx)
   local wezterm = ctx.wezterm
   local act = wezterm.action
   return wezterm.action_callback(function(window, pane)
-    local cfg, err = ctx.runner:json(ctx.config_show_args(true))
-    if not cfg and ctx.opts and ctx.opts.config_path then
-      cfg, err = ctx.runner:json(ctx.config_show_args(false))
-    end
-    if not cfg then
-      return notify(ctx, window, 'cannot read templates: ' .. err)
+    -- the templates of the ui file the daemon writes; `wzp config show` only without one
+    local cfg
+    if type(ctx.ui) == 'table' and type(ctx.ui.templates) == 'table' and next(ctx.ui.templates) then
+      cfg = { workspaces = { templates = ctx.ui.templates } }
+    else
+      local err
+      cfg, err = ctx.runner:json(ctx.config_show_args(true))
+      if not cfg and ctx.opts and ctx.opts.config_path then
+        cfg, err = ctx.runner:json(ctx.config_show_args(false))
+      end
+      if not cfg then
+        return notify(ctx, window, 'cannot read templates: ' .. err)
+      end
     end
     local choices = template_choices(cfg)
     if #choices == 0 then
@@ -191,7 +201,12 @@ local function build_switch(ctx)
         if not name then
           return
         end
-        if layout.workspace_exists(wezterm, name) then
+        -- a pane that shows one of its agents (user var, any domain or workspace), else a
+        -- window of that workspace, else lay it out
+        local found, fw = layout.find_workspace_pane(wezterm, name)
+        if found then
+          layout.show_pane(wezterm, win, p, found, fw)
+        elseif layout.workspace_exists(wezterm, name) then
           win:perform_action(act.SwitchToWorkspace { name = name }, p)
         else
           M.open_workspace(ctx, win, p, name)
@@ -232,6 +247,18 @@ local function build_kill(ctx)
     end
     for _, ws in ipairs(workspaces) do
       choices[#choices + 1] = { id = ws, label = ws .. '  (every process of the workspace)' }
+    end
+    -- the agent the current pane shows (its wzp_target user var) comes first
+    local here = layout.pane_target(pane)
+    for i, c in ipairs(choices) do
+      if here and c.id == here and i > 1 then
+        table.remove(choices, i)
+        table.insert(choices, 1, c)
+        break
+      end
+    end
+    if here and choices[1] and choices[1].id == here then
+      choices[1].label = choices[1].label .. '  (this pane)'
     end
     if #choices == 0 then
       return notify(ctx, window, 'no supervised processes')
@@ -281,12 +308,7 @@ local function build_jump(ctx)
     local target = tostring(first.target)
     local p, w = layout.find_pane(wezterm, target)
     if p then
-      local ws = w:get_workspace()
-      if ws ~= wezterm.mux.get_active_workspace() then
-        window:perform_action(act.SwitchToWorkspace { name = ws }, pane)
-      end
-      p:activate()
-      return p
+      return layout.show_pane(wezterm, window, pane, p, w)
     end
     -- no pane shows it yet: attach in a new tab of this window
     window:perform_action(act.SpawnCommandInNewTab { args = ctx.runner:argv { 'attach', target } }, pane)

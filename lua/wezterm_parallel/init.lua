@@ -17,9 +17,6 @@ local M = {}
 
 M.VERSION = '0.1.0'
 
---- How long (seconds) a `wzp config show` result is reused across config evaluations.
-local CONFIG_CACHE_SECONDS = 30
-
 -- The plugin context: options of the last setup() in this Lua state. Actions and the status
 -- handler read it when they run, so a second setup() (config reload) takes effect at once.
 local ctx = {
@@ -27,6 +24,7 @@ local ctx = {
   opts = {},
   runner = cli.runner(wezterm, 'wzp'),
   theme = status.theme(),
+  ui = {},
   registered = {},
 }
 
@@ -36,22 +34,11 @@ local function log(msg)
   end
 end
 
---- The uid, from $UID or once per WezTerm process from `id -u` (kept in wezterm.GLOBAL).
+--- The uid for the runtime dir: $UID or /proc/self/status, else what the gui-startup /
+--- gui-attached handler found with `id -u` (kept in wezterm.GLOBAL). Never a process here:
+--- this runs while WezTerm evaluates its config.
 local function uid()
-  local env = os.getenv('UID')
-  if env and env:match('^%d+$') then
-    return env
-  end
-  local cached = wezterm.GLOBAL.wzp_uid
-  if cached then
-    return cached
-  end
-  local ok, success, out = pcall(wezterm.run_child_process, { 'id', '-u' })
-  local value = ok and success and tostring(out):match('%d+') or nil
-  if value then
-    wezterm.GLOBAL.wzp_uid = value
-  end
-  return value
+  return paths.uid_without_process(os.getenv) or wezterm.GLOBAL.wzp_uid
 end
 
 --- The status.json path used by the status bar.
@@ -60,6 +47,11 @@ function M.status_file()
     ctx.status_path = ctx.opts.status_file or paths.status_file(os.getenv, uid)
   end
   return ctx.status_path
+end
+
+--- The ui file the daemon writes beside status.json (keys, theme, templates, ui flags).
+function M.ui_file()
+  return ctx.opts.ui_file or paths.ui_file(os.getenv, uid)
 end
 
 function ctx.get_reader()
@@ -74,7 +66,7 @@ function ctx.get_reader()
   return ctx.reader
 end
 
---- argv of `wzp config show` (the action re-reads templates with it, with --config when set).
+--- argv of `wzp config show` (the create action's fallback when there is no ui file yet).
 function ctx.config_show_args(with_path)
   local args = { 'config', 'show', '--format', 'json' }
   if with_path and ctx.opts.config_path then
@@ -84,35 +76,31 @@ function ctx.config_show_args(with_path)
   return args
 end
 
---- The wzp config's ui section ({keybindings=, theme=}), read once per setup and shared
---- between config evaluations for a few seconds through wezterm.GLOBAL.
-local function load_ui()
-  local key = 'wzp_ui:' .. table.concat(ctx.runner.prefix, ' ') .. ':' .. tostring(ctx.opts.config_path)
-  local now = os.time()
-  -- kept as scalars (time, JSON text): wezterm.GLOBAL hands tables back as userdata proxies
-  local at, cached = wezterm.GLOBAL[key .. ':at'], wezterm.GLOBAL[key .. ':json']
-  if at and cached and now - at < CONFIG_CACHE_SECONDS then
-    local ok, ui = pcall(wezterm.json_parse, cached)
-    if ok and type(ui) == 'table' then
-      return ui
-    end
+--- UI_SCHEMA: the ui file layout this plugin reads (wzp_supervisor/ui_file.py SCHEMA).
+M.UI_SCHEMA = 1
+
+--- The ui document: read with io.open like status.json, never with a child process.
+--- Returns {} (built-in defaults) when there is no file yet or it cannot be used.
+function M.read_ui()
+  local path = M.ui_file()
+  local f = path and io.open(path, 'rb')
+  if not f then
+    log('no ui file at ' .. tostring(path) .. ' yet: built-in keys and colours')
+    return {}
   end
-  local cfg, err = ctx.runner:json(ctx.config_show_args(true))
-  if not cfg and ctx.opts.config_path then
-    cfg, err = ctx.runner:json(ctx.config_show_args())
+  local text = f:read('a')
+  f:close()
+  local ok, doc = pcall(wezterm.json_parse, text or '')
+  if not ok or type(doc) ~= 'table' then
+    wezterm.log_warn('wezterm-parallel: ' .. path .. ' is not JSON; using built-in keys and colours')
+    return {}
   end
-  local ui = {}
-  if cfg and type(cfg.ui) == 'table' then
-    ui = { keybindings = cfg.ui.keybindings, theme = cfg.ui.theme, status_bar = cfg.ui.status_bar }
-  elseif not cfg then
-    wezterm.log_warn('wezterm-parallel: using default keys and colours (' .. tostring(err) .. ')')
+  if doc.schema ~= M.UI_SCHEMA then
+    wezterm.log_warn('wezterm-parallel: ' .. path .. ' has schema ' .. tostring(doc.schema)
+      .. ', this plugin reads ' .. M.UI_SCHEMA .. '; using built-in keys and colours')
+    return {}
   end
-  local ok, text = pcall(wezterm.json_encode, ui)
-  if ok then
-    wezterm.GLOBAL[key .. ':at'] = now
-    wezterm.GLOBAL[key .. ':json'] = text
-  end
-  return ui
+  return doc
 end
 
 --- The plugin's actions, usable in config.keys: create_workspace, switch_workspace,
@@ -125,19 +113,66 @@ local function status_handler(window, pane)
   end
 end
 
---- Apply the plugin to a WezTerm config.
+--- Where neither $UID nor /proc tells the uid (macOS), ask `id -u` once per GUI process, from
+--- a GUI event (never during config evaluation), and point the status reader at the right
+--- file. Later config evaluations find it in wezterm.GLOBAL.
+local function ensure_uid()
+  if paths.uid_without_process(os.getenv) or wezterm.GLOBAL.wzp_uid then
+    return
+  end
+  local ok, success, out = pcall(wezterm.run_child_process, { 'id', '-u' })
+  local value = ok and success and tostring(out):match('%d+') or nil
+  if value then
+    wezterm.GLOBAL.wzp_uid = value
+    if ctx.reader and not ctx.opts.status_file then
+      ctx.status_path = nil
+      ctx.reader.path = M.status_file()
+    end
+  end
+end
+
+--- `wzp ping || wzp up`, in the background, once per GUI process. Runs from gui-startup and
+--- gui-attached (on the GUI main thread, one at a time), never while the config is evaluated.
+local function on_gui_ready()
+  ensure_uid()
+  if not ctx.opts.auto_start or wezterm.GLOBAL.wzp_autostarted then
+    return
+  end
+  wezterm.GLOBAL.wzp_autostarted = true
+  local quoted = util.shell_join(ctx.runner.prefix)
+  local up = quoted .. ' up'
+  if ctx.opts.config_path then
+    up = up .. ' --config ' .. util.shell_quote(ctx.opts.config_path)
+  end
+  local line = quoted .. ' ping >/dev/null 2>&1 || exec ' .. up
+  local ok, err = pcall(wezterm.background_child_process, { '/bin/sh', '-c', line })
+  if not ok then
+    wezterm.log_error('wezterm-parallel: auto start failed: ' .. tostring(err))
+  end
+  log('auto start: ' .. line)
+end
+
+--- How inactive panes are dimmed with ui.auto_hide_inactive_panes (config.inactive_pane_hsb;
+--- WezTerm's own default is saturation 0.9, brightness 0.8).
+M.HIDDEN_PANE_HSB = { hue = 1.0, saturation = 0.5, brightness = 0.3 }
+
+--- Apply the plugin to a WezTerm config. Starts no process: what it needs from the wzp config
+--- comes from the ui file the daemon writes beside status.json (see M.ui_file()).
 -- @param config the table from wezterm.config_builder() (or a plain table)
 -- @param opts table, all optional:
 --   wzp         "wzp" (default), a path, or an argv table such as {"python3", "-m", "wzp_supervisor"}
---   config_path wzp config file (`--config`) for keys, theme, templates and auto_start's `wzp up`
+--   config_path wzp config file, passed to auto_start's `wzp up --config` and `wzp config show`
 --   status_file status.json path (default: as wzp_supervisor/paths.py computes it)
---   auto_start  start the daemon (`wzp up`) in the background once when it is not running
---   keys        {action = "ctrl+shift+x" | false, ...} overriding ui.keybindings; false: no keys
---   theme       {waiting=, busy=, idle=, error=, stale=, muted=, text=} colours over ui.theme
---   status_bar  false: no update-status handler (use M.format_status()); default: ui.status_bar.enabled
+--   ui_file     ui file path (default: ui.json beside status.json)
+--   auto_start  start the daemon (`wzp ping || wzp up`) once per GUI, from gui-startup/gui-attached
+--   keys        false: no keys; or {action = "ctrl+shift+x" | false, ...} over ui.keybindings
+--   theme       "dark" | "light" | {waiting=, busy=, idle=, error=, stale=, muted=, text=} over ui.theme
+--   status_bar  false: no update-status handler (use M.format_status()); default: ui.show_process_status
+--               and ui.status_bar.enabled
 --   show_resources  false: no cpu / memory in the bar; default: ui.status_bar.show_resources
+--   auto_hide_inactive_panes  dim inactive panes (config.inactive_pane_hsb); default: the ui flag
 --   notify      false: no toasts on transitions into waiting_input / fatal
---   read_config false: do not run `wzp config show` at setup (defaults + opts only)
+--   read_config false: ignore the ui file (defaults + opts only)
 --   debug       log what the plugin does
 -- @return config
 function M.setup(config, opts)
@@ -150,14 +185,19 @@ function M.setup(config, opts)
 
   local ui = {}
   if opts.read_config ~= false then
-    ui = load_ui()
+    ui = M.read_ui()
   end
-  ctx.theme = status.theme(ui.theme, opts.theme)
+  ctx.ui = ui
+  local theme, problems = status.theme(ui.theme, opts.theme)
+  ctx.theme = theme
+  for _, problem in ipairs(problems) do
+    wezterm.log_warn('wezterm-parallel: ' .. problem)
+  end
 
   local bar = type(ui.status_bar) == 'table' and ui.status_bar or {}
   local want_bar = opts.status_bar
   if want_bar == nil then
-    want_bar = bar.enabled ~= false
+    want_bar = ui.show_process_status ~= false and bar.enabled ~= false
   end
   local show_resources = opts.show_resources
   if show_resources == nil then
@@ -185,31 +225,35 @@ function M.setup(config, opts)
     ctx.handler = nil
   end
 
+  local hide = opts.auto_hide_inactive_panes
+  if hide == nil then
+    hide = ui.auto_hide_inactive_panes == true
+  end
+  if hide and config.inactive_pane_hsb == nil then
+    config.inactive_pane_hsb = util.merge(M.HIDDEN_PANE_HSB, {})
+  end
+
   if opts.keys ~= false then
     local bindings, warnings = keys.resolve(ui.keybindings, opts.keys)
-    local added, more = keys.apply(config, bindings, M.actions)
+    local added, more, notes = keys.apply(config, bindings, M.actions)
     for _, w in ipairs(warnings) do
       wezterm.log_warn('wezterm-parallel: ' .. w)
     end
     for _, w in ipairs(more) do
       wezterm.log_warn('wezterm-parallel: ' .. w)
     end
+    for _, s in ipairs(notes.shadowed) do
+      wezterm.log_info('wezterm-parallel: ' .. s .. ' (keep WezTerm\'s key with keys = {'
+        .. s:match('%((.-)%)') .. ' = false} or keys = false)')
+    end
     log(#added .. ' key bindings added')
   end
 
-  if opts.auto_start and not wezterm.GLOBAL.wzp_autostarted then
-    wezterm.GLOBAL.wzp_autostarted = true
-    local quoted = util.shell_join(ctx.runner.prefix)
-    local up = quoted .. ' up'
-    if opts.config_path then
-      up = up .. ' --config ' .. util.shell_quote(opts.config_path)
+  for _, event in ipairs { 'gui-startup', 'gui-attached' } do
+    if not ctx.registered[event] then
+      ctx.registered[event] = true
+      wezterm.on(event, on_gui_ready)
     end
-    local line = quoted .. ' ping >/dev/null 2>&1 || exec ' .. up
-    local ok, err = pcall(wezterm.background_child_process, { '/bin/sh', '-c', line })
-    if not ok then
-      wezterm.log_error('wezterm-parallel: auto start failed: ' .. tostring(err))
-    end
-    log('auto start: ' .. line)
   end
   return config
 end

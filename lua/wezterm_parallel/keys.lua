@@ -37,7 +37,91 @@ local NAMED = {
   plus = '+', minus = '-',
 }
 
---- Parse "ctrl+shift+n" into {key='n', mods='CTRL|SHIFT'}; nil, message when it is not a key.
+--- WezTerm's own default bindings that the plugin's defaults replace (ctrl+shift versions of
+--- the SUPER defaults, wezterm-gui/src/commands.rs).
+M.SHADOWED = {
+  ['N/CTRL'] = 'SpawnWindow (New Window)',
+  ['W/CTRL'] = 'CloseCurrentTab (Close Tab)',
+  ['K/CTRL'] = 'ClearScrollback (Clear Scrollback)',
+}
+
+local MOD_BITS = { CTRL = 1, SHIFT = 2, ALT = 4, SUPER = 8, LEADER = 16 }
+-- modifier names WezTerm accepts in a `mods` string (Modifiers::try_from, case-sensitive)
+local WEZ_MODS = {
+  SHIFT = 'SHIFT', ALT = 'ALT', OPT = 'ALT', META = 'ALT', CTRL = 'CTRL',
+  SUPER = 'SUPER', CMD = 'SUPER', WIN = 'SUPER', LEADER = 'LEADER', NONE = false, [''] = false,
+}
+
+local function utf8_len(s)
+  local ok, n = pcall(utf8.len, s)
+  return ok and n or nil
+end
+
+--- Parse a `mods` string the way WezTerm does: split on '|', trim each name. Returns the set
+--- of canonical modifiers, or nil, message.
+function M.parse_mods(mods)
+  local set = {}
+  if mods == nil then
+    return set
+  end
+  if type(mods) ~= 'string' then
+    return nil, 'mods must be a string'
+  end
+  for ele in (mods .. '|'):gmatch('([^|]*)|') do
+    ele = ele:match('^%s*(.-)%s*$')
+    local m = WEZ_MODS[ele]
+    if m == nil then
+      return nil, 'invalid modifier name ' .. ele .. ' in ' .. mods
+    end
+    if m then
+      set[m] = true
+    end
+  end
+  return set
+end
+
+local function mods_string(set)
+  local out = {}
+  for _, m in ipairs(MOD_ORDER) do
+    if set[m] then
+      out[#out + 1] = m
+    end
+  end
+  return #out > 0 and table.concat(out, '|') or 'NONE'
+end
+
+--- The (key, mods) WezTerm binds a config.keys entry to, as one string such as "N/CTRL":
+--- mods normalised, SHIFT + an ASCII letter folded into the upper-case letter
+--- (normalize_shift), `mapped:` dropped. nil when WezTerm would reject the entry.
+function M.chord_id(key, mods)
+  if type(key) ~= 'string' or key == '' then
+    return nil
+  end
+  local set = M.parse_mods(mods)
+  if not set then
+    return nil
+  end
+  key = key:gsub('^mapped:', '')
+  if utf8_len(key) == 1 then
+    if set.SHIFT and key:match('^%a$') then
+      key = key:upper()
+      set.SHIFT = nil
+    end
+  else
+    local n = key:match('^F(%d+)$')
+    if n and (tonumber(n) < 1 or tonumber(n) > 24) then
+      return nil
+    end
+  end
+  local bits = 0
+  for m in pairs(set) do
+    bits = bits + MOD_BITS[m]
+  end
+  return key .. '/' .. mods_string(set), bits
+end
+
+--- Parse "ctrl+shift+n" into {key='n', mods='CTRL|SHIFT'}; nil, message when WezTerm would not
+--- accept it (function keys F1-F24 only, one character counted in UTF-8, known names).
 function M.parse(spec)
   if type(spec) ~= 'string' then
     return nil, 'key binding must be a string'
@@ -54,7 +138,7 @@ function M.parse(spec)
   if #parts == 0 then
     return nil, 'empty key binding'
   end
-  local mods, seen = {}, {}
+  local seen = {}
   for i = 1, #parts - 1 do
     local m = MODS[parts[i]:lower()]
     if not m then
@@ -62,23 +146,23 @@ function M.parse(spec)
     end
     seen[m] = true
   end
-  for _, m in ipairs(MOD_ORDER) do
-    if seen[m] then
-      mods[#mods + 1] = m
-    end
-  end
   local key = parts[#parts]
   local lower = key:lower()
+  local fn = lower:match('^f(%d+)$')
   if NAMED[lower] then
     key = NAMED[lower]
-  elseif lower:match('^f%d%d?$') then
-    key = lower:upper()
-  elseif #key == 1 then
-    key = lower
+  elseif fn then
+    local n = tonumber(fn)
+    if n < 1 or n > 24 then
+      return nil, 'function key "' .. key .. '" in "' .. spec .. '": WezTerm knows F1 to F24'
+    end
+    key = 'F' .. n
+  elseif utf8_len(key) == 1 then
+    key = utf8.char(utf8.codepoint(key)):lower()
   else
     return nil, 'unknown key "' .. key .. '" in "' .. spec .. '"'
   end
-  return { key = key, mods = #mods > 0 and table.concat(mods, '|') or 'NONE' }
+  return { key = key, mods = mods_string(seen) }
 end
 
 --- The binding per action: defaults < ui.keybindings < opts.keys (false disables one).
@@ -88,7 +172,10 @@ function M.resolve(ui_keybindings, opt_keys)
   for action, spec in pairs(M.DEFAULTS) do
     out[action] = spec
   end
-  for _, layer in ipairs { ui_keybindings, opt_keys } do
+  -- not ipairs{...}: it would stop at a nil ui_keybindings and skip opts.keys
+  local layers = { ui_keybindings or false, opt_keys or false }
+  for i = 1, 2 do
+    local layer = layers[i]
     if type(layer) == 'table' then
       for name, spec in pairs(layer) do
         local action = M.ALIASES[name]
@@ -105,18 +192,27 @@ function M.resolve(ui_keybindings, opt_keys)
   return out, warnings
 end
 
---- Append config.keys entries for the resolved bindings; a key the user already bound wins.
+local function describe(entry)
+  return tostring(entry.mods or 'NONE') .. '+' .. tostring(entry.key)
+end
+
+--- Append config.keys entries for the resolved bindings. WezTerm lets a later entry win, so a
+--- chord the user's config.keys already binds (compared as WezTerm compares them) is left to
+--- the user, and said in the returned notes.
 -- @param actions map action name -> wezterm action
--- Returns the list of entries added and warnings.
+-- @return entries added, warnings, notes {kept=..., shadowed=...}
 function M.apply(config, bindings, actions)
   config.keys = config.keys or {}
   local taken = {}
-  for _, k in ipairs(config.keys) do
-    if type(k) == 'table' and k.key then
-      taken[tostring(k.key):lower() .. '/' .. tostring(k.mods or 'NONE')] = true
+  for i, k in ipairs(config.keys) do
+    if type(k) == 'table' then
+      local id = M.chord_id(k.key, k.mods)
+      if id then
+        taken[id] = { index = i, entry = k }
+      end
     end
   end
-  local added, warnings = {}, {}
+  local added, warnings, notes = {}, {}, { kept = {}, shadowed = {} }
   local names = {}
   for name in pairs(bindings) do
     names[#names + 1] = name
@@ -126,19 +222,33 @@ function M.apply(config, bindings, actions)
     local spec = bindings[name]
     if spec and actions[name] then
       local parsed, err = M.parse(spec)
+      local id = parsed and M.chord_id(parsed.key, parsed.mods)
       if not parsed then
-        warnings[#warnings + 1] = err
-      elseif taken[parsed.key:lower() .. '/' .. parsed.mods] then
-        warnings[#warnings + 1] = spec .. ' is already bound; not binding ' .. name
+        warnings[#warnings + 1] = err .. '; ' .. name .. ' gets no key'
+      elseif taken[id] then
+        local t = taken[id]
+        local msg
+        if t.plugin then
+          msg = spec .. ' is already bound to ' .. t.plugin .. '; not binding ' .. name
+        else
+          msg = 'your config.keys entry #' .. t.index .. ' (' .. describe(t.entry) .. ') keeps '
+            .. spec .. '; ' .. name .. ' is not bound to it'
+        end
+        warnings[#warnings + 1] = msg
+        notes.kept[#notes.kept + 1] = msg
       else
         local entry = { key = parsed.key, mods = parsed.mods, action = actions[name] }
         table.insert(config.keys, entry)
         added[#added + 1] = entry
-        taken[parsed.key:lower() .. '/' .. parsed.mods] = true
+        taken[id] = { plugin = name, entry = entry }
+        if M.SHADOWED[id] then
+          notes.shadowed[#notes.shadowed + 1] = spec .. ' (' .. name .. ') replaces WezTerm\'s '
+            .. M.SHADOWED[id]
+        end
       end
     end
   end
-  return added, warnings
+  return added, warnings, notes
 end
 
 return M

@@ -81,11 +81,19 @@ function M.apply(wezterm, plan, command_of)
   return { window = window, tab = tab, panes = by_name, targets = targets }
 end
 
-local function pane_matches(p, target)
+--- The target a pane says it shows: the wzp_target user var `wzp attach` sets with OSC 1337
+--- SetUserVar (WezTerm decodes the base64), in any domain. nil when it has none.
+function M.pane_target(p)
   local ok, vars = pcall(p.get_user_vars, p)
-  if ok and type(vars) == 'table' and (vars.wzp_target == target or vars.WZP_TARGET == target) then
-    return true
+  if ok and type(vars) == 'table' and type(vars.wzp_target) == 'string' and vars.wzp_target ~= '' then
+    return vars.wzp_target
   end
+  return nil
+end
+
+-- fallback for panes that have not set the user var (an older wzp): `... attach TARGET` in
+-- the foreground argv (local domain only) or the title
+local function argv_matches(p, target)
   local ok_info, info = pcall(p.get_foreground_process_info, p)
   if ok_info and type(info) == 'table' and type(info.argv) == 'table' then
     local argv = info.argv
@@ -96,37 +104,76 @@ local function pane_matches(p, target)
     end
   end
   local ok_title, title = pcall(p.get_title, p)
-  if ok_title and type(title) == 'string' and title:find('wzp attach ' .. target, 1, true) then
-    return true
-  end
-  return false
+  return ok_title and type(title) == 'string' and title:find('wzp attach ' .. target, 1, true) ~= nil
 end
 
---- Find the pane attached to target: the id remembered in wezterm.GLOBAL when it still exists
---- and still shows that target, else a scan of all panes (user var wzp_target, foreground
---- process argv `... attach TARGET`, title).
--- @return pane, mux_window or nil
-function M.find_pane(wezterm, target)
-  local windows = wezterm.mux.all_windows()
-  local remembered = wezterm.GLOBAL[M.global_key(target)]
-  local fallback
-  for _, w in ipairs(windows) do
+local function each_pane(wezterm, fn)
+  for _, w in ipairs(wezterm.mux.all_windows()) do
     for _, tab in ipairs(w:tabs()) do
       for _, p in ipairs(tab:panes()) do
-        if remembered and p:pane_id() == remembered then
+        if fn(p, w) then
           return p, w
-        end
-        if not fallback and pane_matches(p, target) then
-          fallback = { p, w }
         end
       end
     end
   end
-  if fallback then
-    wezterm.GLOBAL[M.global_key(target)] = fallback[1]:pane_id()
-    return fallback[1], fallback[2]
+  return nil
+end
+
+--- Find the pane attached to target: by its wzp_target user var first (any domain), then the
+--- pane id remembered in wezterm.GLOBAL when it still exists and shows no other target, then
+--- argv / title guessing.
+-- @return pane, mux_window or nil
+function M.find_pane(wezterm, target)
+  local p, w = each_pane(wezterm, function(pane)
+    return M.pane_target(pane) == target
+  end)
+  if p then
+    wezterm.GLOBAL[M.global_key(target)] = p:pane_id()
+    return p, w
+  end
+  local remembered = wezterm.GLOBAL[M.global_key(target)]
+  if remembered then
+    p, w = each_pane(wezterm, function(pane)
+      return pane:pane_id() == remembered and M.pane_target(pane) == nil
+    end)
+    if p then
+      return p, w
+    end
+  end
+  p, w = each_pane(wezterm, function(pane)
+    return M.pane_target(pane) == nil and argv_matches(pane, target)
+  end)
+  if p then
+    wezterm.GLOBAL[M.global_key(target)] = p:pane_id()
+    return p, w
   end
   return nil
+end
+
+--- A pane showing an agent of workspace `ws` (by user var), and its window, or nil.
+function M.find_workspace_pane(wezterm, ws)
+  local prefix = ws .. '/'
+  return each_pane(wezterm, function(pane)
+    local t = M.pane_target(pane)
+    return t ~= nil and t:sub(1, #prefix) == prefix
+  end)
+end
+
+--- Bring pane `p` of mux window `w` to the front: switch the GUI to its workspace, activate
+--- it in its tab and window, and raise its GUI window when that is another one.
+-- @param window the GUI window the action runs in; pane its pane
+function M.show_pane(wezterm, window, pane, p, w)
+  local ws = w:get_workspace()
+  if ws ~= wezterm.mux.get_active_workspace() then
+    window:perform_action(wezterm.action.SwitchToWorkspace { name = ws }, pane)
+  end
+  p:activate()
+  local ok, gui = pcall(w.gui_window, w)
+  if ok and gui and gui:window_id() ~= window:window_id() then
+    gui:focus()
+  end
+  return p
 end
 
 --- Whether WezTerm already has a window in workspace `name`.

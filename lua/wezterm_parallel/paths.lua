@@ -41,4 +41,25 @@ function M.status_file(getenv, uid_fn)
   return M.runtime_dir(getenv, uid_fn) .. '/status.json'
 end
 
+--- The ui file the daemon writes beside status.json (wzp_supervisor/ui_file.py).
+function M.ui_file(getenv, uid_fn)
+  return M.runtime_dir(getenv, uid_fn) .. '/ui.json'
+end
+
+--- The uid without starting a process: $UID, else the real uid in /proc/self/status (Linux).
+--- nil elsewhere (macOS): the caller falls back to a value found outside config evaluation.
+function M.uid_without_process(getenv, open)
+  local env = getenv('UID')
+  if env and env:match('^%d+$') then
+    return env
+  end
+  local f = (open or io.open)('/proc/self/status', 'r')
+  if not f then
+    return nil
+  end
+  local text = f:read('a') or ''
+  f:close()
+  return text:match('\nUid:%s*(%d+)')
+end
+
 return M

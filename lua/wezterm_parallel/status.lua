@@ -6,6 +6,7 @@
 -- a half-written or garbage file never raises: the last good snapshot stays on screen (or a
 -- quiet "wzp ?" when there is none).
 
+local states = require 'wezterm_parallel.states'
 local util = require 'wezterm_parallel.util'
 
 local M = {}
@@ -28,59 +29,106 @@ M.READ_INTERVAL = 1
 --- Most toasts shown for one read; the rest are summed up in one more toast.
 M.MAX_TOASTS = 3
 
---- Normalise theme tables (later ones win): accepts the state names of ui.theme in the wzp
---- config (waiting_input, busy, idle, fatal, stale; `starting` is shown with busy) and the
---- plugin's own keys (waiting, error, muted, text), with or without a `_color` suffix.
+--- Named themes (ui.theme: "dark" | "light").
+M.THEMES = {
+  dark = M.DEFAULT_THEME,
+  light = {
+    waiting = '#8f5e15',
+    busy = '#2e5cb8',
+    idle = '#33635c',
+    error = '#b3263e',
+    stale = '#965027',
+    muted = '#6172b0',
+    text = '#343b58',
+  },
+}
+
+--- Whether WezTerm can parse `color` (termwiz's SrgbaTuple::from_str): #rgb, #rrggbb,
+--- #rrggbbaa, rgb()/rgba()/hsl()/hsla(), or a name (names are not checked here). WezTerm
+--- shows a colour it cannot parse as white.
+function M.color_ok(color)
+  if type(color) ~= 'string' then
+    return false
+  end
+  local hex = color:match('^#(%x+)$')
+  if hex then
+    return #hex == 3 or #hex == 6 or #hex == 8
+  end
+  return color:match('^%a+$') ~= nil or color:match('^[hr][sg][lb]a?%(.*%)$') ~= nil
+end
+
+--- Normalise themes (later ones win). Each may be a name from M.THEMES (which replaces what
+--- came before) or a table with the state names of ui.theme in the wzp config (waiting_input,
+--- busy, idle, fatal, stale; `starting` is shown with busy) and the plugin's own keys
+--- (waiting, error, muted, text), with or without a `_color` suffix. An unknown name is
+--- ignored, with a message in the second return value.
 function M.theme(...)
   local out = util.merge(M.DEFAULT_THEME, {})
+  local problems = {}
   for i = 1, select('#', ...) do
     local t = select(i, ...)
-    if type(t) == 'table' then
+    if type(t) == 'string' then
+      local named = M.THEMES[t:lower()]
+      if named then
+        out = util.merge(named, {})
+      else
+        problems[#problems + 1] = 'unknown theme "' .. t .. '" (dark or light)'
+      end
+    elseif type(t) == 'table' then
+      if type(t.name) == 'string' and M.THEMES[t.name:lower()] then
+        out = util.merge(M.THEMES[t.name:lower()], {})
+      end
       for k, v in pairs(t) do
-        if type(k) == 'string' and type(v) == 'string' then
+        if type(k) == 'string' and k ~= 'name' and type(v) == 'string' then
           local key = k:gsub('_colou?r$', '')
           if key == 'fatal' then
             key = 'error'
           elseif key == 'waiting_input' then
             key = 'waiting'
           end
+          if not M.color_ok(v) then
+            problems[#problems + 1] = 'theme colour ' .. k .. ' = "' .. v
+              .. '" is not a colour WezTerm knows; it would be shown white'
+          end
           out[key] = v
         end
       end
     end
   end
-  return out
+  return out, problems
 end
 
---- Counts shown in the bar, from status.json data.
--- waiting = waiting_input; busy = busy + starting; idle; error = fatal + backoff.
+--- Counts shown in the bar, from status.json data: one per state group of
+--- wezterm_parallel.states (waiting = attention, busy = working, idle, error = down).
 function M.summary(data)
   local t = type(data.totals) == 'table' and data.totals or nil
-  local c = { waiting = 0, busy = 0, idle = 0, error = 0, agents = 0 }
+  local by_group = { attention = 0, working = 0, idle = 0, down = 0 }
+  local agents = 0
   if t then
-    c.waiting = util.num(t.waiting_input, 0)
-    c.busy = util.num(t.busy, 0) + util.num(t.starting, 0)
-    c.idle = util.num(t.idle, 0)
-    c.error = util.num(t.fatal, 0) + util.num(t.backoff, 0)
-    c.agents = util.num(t.agents, 0)
+    for _, state in ipairs(states.SHOWN_STATES) do
+      local g = states.group_of(state)
+      by_group[g] = by_group[g] + util.num(t[state], 0)
+    end
+    agents = util.num(t.agents, 0)
   elseif type(data.agents) == 'table' then
     for _, a in ipairs(data.agents) do
       local s = type(a) == 'table' and a.state or nil
-      c.agents = c.agents + 1
-      if s == 'waiting_input' then
-        c.waiting = c.waiting + 1
-      elseif s == 'busy' or s == 'starting' then
-        c.busy = c.busy + 1
-      elseif s == 'idle' then
-        c.idle = c.idle + 1
-      elseif s == 'fatal' or s == 'backoff' then
-        c.error = c.error + 1
+      agents = agents + 1
+      if type(s) == 'string' then
+        local g = states.group_of(states.FOLDED[s] or s)
+        by_group[g] = by_group[g] + 1
       end
     end
   end
-  c.cpu = util.num(data.cpu, nil)
-  c.rss = util.num(data.rss, nil)
-  return c
+  return {
+    waiting = by_group.attention,
+    busy = by_group.working,
+    idle = by_group.idle,
+    error = by_group.down,
+    agents = agents,
+    cpu = util.num(data.cpu, nil),
+    rss = util.num(data.rss, nil),
+  }
 end
 
 local function age_text(age)
@@ -245,7 +293,7 @@ function M.toast_transitions(wezterm, window, data, now)
   local seeding = (last == nil) or (G.wzp_seq_pid ~= pid)
   for _, tr in ipairs(trs) do
     local seq = type(tr) == 'table' and util.num(tr.seq, nil) or nil
-    if seq and (tr.to == 'waiting_input' or tr.to == 'fatal') then
+    if seq and states.is_alert(tr.to) then
       if seq > max_seq then
         max_seq = seq
       end

@@ -11,6 +11,8 @@ H.ROOT = (os.getenv('PWD') or '.')
 --- A fresh double and a freshly loaded plugin: returns wezterm, plugin.
 function H.fresh()
   double.install()
+  -- the plugin's default status.json / ui file paths must not find this machine's real ones
+  double.setenv('XDG_RUNTIME_DIR', '/nonexistent-wzp-spec/run')
   for name in pairs(package.loaded) do
     if name:match('^wezterm_parallel') then
       package.loaded[name] = nil

@@ -7,9 +7,10 @@
 --   EmitEvent action, as wezterm does), action.<Name>{...} (actions as data: {Name = args}),
 --   format (FormatItems: Text, Foreground/Background {Color|AnsiColor}, Attribute,
 --   'ResetAttributes'), json_parse (raises on bad input, null -> nil) / json_encode,
---   run_child_process(argv) -> success, stdout, stderr (really runs argv, no shell semantics),
---   background_child_process(argv) (really runs it, detached), GLOBAL (copies json-like values
---   on write, rejects functions), home_dir, config_builder, log_info/log_warn/log_error,
+--   run_child_process(argv) -> success, stdout, stderr (really runs argv, no shell semantics,
+--   with the GUI's environment incl. WEZTERM_UNIX_SOCKET; raises when argv[1] cannot be found),
+--   background_child_process(argv) (same, detached), GLOBAL (converts on write as share-data
+--   does: arrays vs objects, number keys -> strings, functions refused), home_dir, config_builder, log_info/log_warn/log_error,
 --   plugin.list, os.getenv (wezterm replaces it too; here it sees double.setenv overrides),
 --   mux.spawn_window{workspace, cwd, args} -> tab, pane, window; mux.all_windows,
 --   get_active_workspace, set_active_workspace, get_workspace_names, get_window, get_pane;
@@ -19,7 +20,8 @@
 --   activate, tab, window, get_user_vars, get_title, get_foreground_process_name,
 --   get_foreground_process_info, get_dimensions, get_current_working_dir, send_text;
 --   GUI Window: window_id, mux_window, active_pane, active_workspace, set_right_status,
---   set_left_status, toast_notification, perform_action.
+--   set_left_status, toast_notification, focus, perform_action(action, pane) (pane required;
+--   InputSelector/PromptInputLine callbacks get the window's active pane).
 --
 -- Not WezTerm API (spec helpers, all on the table returned by `require 'wezterm_double'`):
 --   double.install()      put the module into package.preload['wezterm'] (and loaded)
@@ -31,16 +33,19 @@
 --   double.submit(win, line)           answer the pending PromptInputLine of win
 --   double.cancel(win)                 dismiss the pending overlay (callback gets nils)
 --   double.pending(win)                the pending overlay action ({InputSelector=...}) or nil
---   double.tick(win)                   emit 'update-status' then 'update-right-status'
+--   double.set_user_var(pane, k, v)    what a pane's OSC 1337 SetUserVar does
+--   double.tick(win)                   emit 'update-right-status' then 'update-status' (one in
+--                                      flight and one queued per window and event)
 --   double.strip(s)                    text of a wezterm.format string without escapes
 --   double.tree(tab)                   the tab's split tree: {pane=id,rect=...} leaves,
 --                                      {direction='Right'|'Bottom'..., children={a,b}} nodes
 --
--- Split geometry: a pane has a rect {left, top, width, height} in cells. A split in direction
--- Right/Left divides the width, Top/Bottom the height; one cell goes to the divider and the new
--- pane gets floor((extent - 1) * size) cells (close to wezterm's own arithmetic; the specs
--- check the shape of the tree and that the rects tile the window, not WezTerm's exact cells).
--- GLOBAL here returns stored tables as plain tables; real WezTerm hands back userdata proxies,
+-- Split geometry: a pane has a rect {left, top, width, height} in cells; windows are 80x24
+-- (initial_cols/initial_rows) unless spawned with width and height. A split in direction
+-- Right/Left divides the width, Top/Bottom the height, with WezTerm's arithmetic: the new pane
+-- gets max(1, extent * pct // 100) cells (size 0 -> 50 %, < 1 -> floor(size * 100) %, >= 1 ->
+-- cells), one cell goes to the divider, the old pane keeps the rest.
+-- GLOBAL here returns stored tables as plain copies; real WezTerm hands back userdata proxies,
 -- so the plugin keeps only scalars (numbers, strings) in it.
 
 local dkjson = require 'dkjson'
@@ -48,7 +53,11 @@ local dkjson = require 'dkjson'
 local double = {}
 
 local REAL_GETENV = os.getenv
-local WINDOW_COLS, WINDOW_ROWS = 160, 48
+-- config.initial_cols/initial_rows defaults (config/src/config.rs): mux.spawn_window without
+-- width/height gets initial_size(0), and a window of a workspace the GUI does not show keeps it.
+local WINDOW_COLS, WINDOW_ROWS = 80, 24
+-- what wezterm-gui/src/main.rs puts into the GUI's own environment (children inherit it)
+local GUI_SOCKET = '/run/user/0/wezterm/gui-sock-4242'
 
 local function shell_quote(s)
   s = tostring(s)
@@ -58,27 +67,59 @@ local function shell_quote(s)
   return "'" .. s:gsub("'", "'\\''") .. "'"
 end
 
-local function deep_copy_json(v, seen)
+-- wezterm.GLOBAL stores values as lua-api-crates/share-data/src/lib.rs converts them
+-- (lua_value_to_gvalue): a table with a [1] is an array and may have no other keys; any other
+-- table is an object whose keys become strings (numbers coerced, other key types raise); each
+-- nested value is converted with a fresh `visited` set, so a table referenced twice is copied
+-- twice, and a cycle recurses without end (WezTerm overflows its stack: here it raises).
+-- Functions, threads and userdata raise. Top-level keys must be strings.
+local function to_gvalue(v, depth)
+  depth = depth or 0
+  if depth > 200 then
+    error('wezterm.GLOBAL: cyclic table (WezTerm 20240203 overflows its stack here)', 0)
+  end
   local t = type(v)
   if t == 'table' then
-    seen = seen or {}
-    if seen[v] then
-      error('wezterm.GLOBAL: cyclic table', 3)
-    end
-    seen[v] = true
     local out = {}
-    for k, x in pairs(v) do
-      if type(k) ~= 'string' and type(k) ~= 'number' then
-        error('wezterm.GLOBAL: keys must be strings or numbers', 3)
+    if rawget(v, 1) ~= nil then
+      local n = #v
+      for k in pairs(v) do
+        if math.type(k) ~= 'integer' or k < 1 or k > n then
+          error('wezterm.GLOBAL: Unexpected key ' .. tostring(k) .. ' for array style table', 0)
+        end
       end
-      out[k] = deep_copy_json(x, seen)
+      for i = 1, n do
+        out[i] = to_gvalue(v[i], depth + 1)
+      end
+      return out
     end
-    seen[v] = nil
+    for k, x in pairs(v) do
+      local key
+      if type(k) == 'string' then
+        key = k
+      elseif type(k) == 'number' then
+        key = tostring(k) -- mlua coerces a number key to a string
+      else
+        error('wezterm.GLOBAL: cannot use a ' .. type(k) .. ' as an object key', 0)
+      end
+      out[key] = to_gvalue(x, depth + 1)
+    end
     return out
   elseif t == 'function' or t == 'userdata' or t == 'thread' then
-    error('wezterm.GLOBAL: cannot store a ' .. t, 3)
+    error('wezterm.GLOBAL: cannot store a ' .. t, 0)
   end
   return v
+end
+
+local function copy_plain(v)
+  if type(v) ~= 'table' then
+    return v
+  end
+  local out = {}
+  for k, x in pairs(v) do
+    out[k] = copy_plain(x)
+  end
+  return out
 end
 
 -- state -------------------------------------------------------------------------------------
@@ -98,6 +139,8 @@ local function new_state()
     active_workspace = 'default',
     global_store = {},
     env = {},
+    gui_env = { WEZTERM_UNIX_SOCKET = GUI_SOCKET },
+    in_flight = {}, -- window -> event -> 'running' | 'queued'
     logs = {},
     calls = {},
   }
@@ -110,25 +153,49 @@ local ANSI = {
   Grey = 8, Red = 9, Lime = 10, Yellow = 11, Blue = 12, Fuchsia = 13, Aqua = 14, White = 15,
 }
 
+-- a few CSS names SrgbaTuple::from_str knows (termwiz/src/color.rs); the double's subset
+local CSS = {
+  black = { 0, 0, 0 }, white = { 255, 255, 255 }, red = { 255, 0, 0 }, lime = { 0, 255, 0 },
+  green = { 0, 128, 0 }, blue = { 0, 0, 255 }, yellow = { 255, 255, 0 }, orange = { 255, 165, 0 },
+  gray = { 128, 128, 128 }, grey = { 128, 128, 128 }, silver = { 192, 192, 192 },
+  purple = { 128, 0, 128 }, navy = { 0, 0, 128 }, teal = { 0, 128, 128 }, aqua = { 0, 255, 255 },
+}
+
+--- r, g, b of a colour string, or white when termwiz cannot parse it (FormatColor::Color in
+--- lua-api-crates/termwiz-funcs/src/lib.rs: `unwrap_or_else(|()| (0xff, 0xff, 0xff))`).
+local function parse_color(text)
+  text = tostring(text)
+  local r, g, b = text:match('^#(%x%x)(%x%x)(%x%x)$')
+  if r then
+    return tonumber(r, 16), tonumber(g, 16), tonumber(b, 16)
+  end
+  r, g, b = text:match('^#(%x)(%x)(%x)$')
+  if r then
+    return tonumber(r .. r, 16), tonumber(g .. g, 16), tonumber(b .. b, 16)
+  end
+  local named = CSS[text:lower()]
+  if named then
+    return named[1], named[2], named[3]
+  end
+  return 255, 255, 255
+end
+double.parse_color = parse_color
+
 local function color_sgr(spec, base)
+  if spec == 'Default' then
+    return string.format('\27[%dm', base + 1)
+  end
   if type(spec) ~= 'table' then
-    error('wezterm.format: colour spec must be a table', 3)
+    error('wezterm.format: colour spec must be a table or "Default"', 3)
   end
   if spec.Color then
-    local r, g, b = tostring(spec.Color):match('^#(%x%x)(%x%x)(%x%x)$')
-    if not r then
-      -- wezterm also accepts CSS names; the double keeps them symbolic
-      return string.format('\27[%d:2::%s m', base, tostring(spec.Color))
-    end
-    return string.format('\27[%d:2::%d:%d:%dm', base, tonumber(r, 16), tonumber(g, 16), tonumber(b, 16))
+    return string.format('\27[%d:2::%d:%d:%dm', base, parse_color(spec.Color))
   elseif spec.AnsiColor then
     local idx = ANSI[spec.AnsiColor]
     if not idx then
       error('wezterm.format: unknown AnsiColor ' .. tostring(spec.AnsiColor), 3)
     end
     return string.format('\27[%d:5:%dm', base, idx)
-  elseif spec == 'Default' then
-    return string.format('\27[%dm', base + 1)
   end
   error('wezterm.format: colour spec needs Color or AnsiColor', 3)
 end
@@ -166,6 +233,8 @@ local function format(items)
       error('wezterm.format: unknown FormatItem ' .. tostring(item), 2)
     end
   end
+  -- format_as_escapes always ends with a reset to default attributes
+  out[#out + 1] = '\27[0m'
   return table.concat(out)
 end
 
@@ -203,9 +272,22 @@ end
 
 -- processes ---------------------------------------------------------------------------------
 
+--- The environment children see: the GUI's own (WEZTERM_UNIX_SOCKET from wezterm-gui/src/main.rs)
+--- plus double.setenv overrides; false unsets.
+local function child_env()
+  local env = {}
+  for k, v in pairs(S.gui_env) do
+    env[k] = v
+  end
+  for k, v in pairs(S.env) do
+    env[k] = v
+  end
+  return env
+end
+
 local function env_prefix()
   local parts = {}
-  for k, v in pairs(S.env) do
+  for k, v in pairs(child_env()) do
     if v == false then
       parts[#parts + 1] = '-u ' .. shell_quote(k)
     else
@@ -217,6 +299,32 @@ local function env_prefix()
   end
   table.sort(parts)
   return 'env ' .. table.concat(parts, ' ') .. ' '
+end
+
+local function is_executable(path)
+  return os.execute('test -f ' .. shell_quote(path) .. ' -a -x ' .. shell_quote(path)) == true
+end
+
+--- smol::process::Command::new(argv[1]) looks the program up in PATH (or takes a path as is) and
+--- spawning fails with an OS error that mlua raises (lua-api-crates/spawn-funcs/src/lib.rs).
+local function check_program(program)
+  if program:find('/', 1, true) then
+    if is_executable(program) then
+      return
+    end
+  else
+    local env = child_env()
+    local path = env.PATH
+    if path == nil then
+      path = REAL_GETENV('PATH')
+    end
+    for dir in tostring(path or ''):gmatch('[^:]+') do
+      if is_executable(dir .. '/' .. program) then
+        return
+      end
+    end
+  end
+  error('No such file or directory (os error 2): ' .. program, 3)
 end
 
 local function argv_command(argv)
@@ -251,6 +359,7 @@ local function run_child_process(argv)
   end
   S.calls[#S.calls + 1] = { fn = 'run_child_process', argv = copy }
   local cmd = argv_command(argv)
+  check_program(argv[1])
   local errfile = os.tmpname()
   local p = io.popen('( ' .. cmd .. ' ) </dev/null 2>' .. shell_quote(errfile), 'r')
   local stdout = p:read('a') or ''
@@ -267,6 +376,7 @@ local function background_child_process(argv)
   end
   S.calls[#S.calls + 1] = { fn = 'background_child_process', argv = copy }
   local cmd = argv_command(argv)
+  check_program(argv[1])
   os.execute('( ' .. cmd .. ' ) </dev/null >/dev/null 2>&1 &')
 end
 
@@ -307,7 +417,7 @@ local function new_tab(window, spec)
   local id = S.next_tab_id
   S.next_tab_id = id + 1
   local tab = setmetatable({ _id = id, _window = window }, MuxTab)
-  local pane = new_pane(tab, { left = 0, top = 0, width = WINDOW_COLS, height = WINDOW_ROWS }, spec)
+  local pane = new_pane(tab, { left = 0, top = 0, width = window._cols, height = window._rows }, spec)
   tab._root = { pane = pane }
   tab._active = pane
   window._tabs[#window._tabs + 1] = tab
@@ -315,10 +425,11 @@ local function new_tab(window, spec)
   return tab, pane
 end
 
-local function new_window(workspace)
+local function new_window(workspace, cols, rows)
   local id = S.next_window_id
   S.next_window_id = id + 1
-  local w = setmetatable({ _id = id, _workspace = workspace or S.active_workspace, _tabs = {} }, MuxWindow)
+  local w = setmetatable({ _id = id, _workspace = workspace or S.active_workspace, _tabs = {},
+                           _cols = cols or WINDOW_COLS, _rows = rows or WINDOW_ROWS }, MuxWindow)
   S.windows[#S.windows + 1] = w
   return w
 end
@@ -354,7 +465,11 @@ local mux = {}
 function mux.spawn_window(spec)
   check_spawn_spec(spec, SPAWN_FIELDS, 'spawn_window')
   S.calls[#S.calls + 1] = { fn = 'mux.spawn_window', spec = spec }
-  local w = new_window(spec and spec.workspace)
+  local cols, rows
+  if spec and spec.width and spec.height then -- both or neither (SpawnWindow::spawn)
+    cols, rows = spec.width, spec.height
+  end
+  local w = new_window(spec and spec.workspace, cols, rows)
   local tab, pane = new_tab(w, spec)
   return tab, pane, w
 end
@@ -436,7 +551,14 @@ function MuxWindow:spawn_tab(spec)
   local tab, pane = new_tab(self, spec)
   return tab, pane, self
 end
-function MuxWindow:gui_window() return double.gui(self) end
+--- The GUI window, or nil while the GUI does not show this window's workspace
+--- (gui_window_for_mux_window: the GUI has windows only for its active workspace).
+function MuxWindow:gui_window()
+  if self._workspace ~= S.active_workspace then
+    return nil
+  end
+  return double.gui(self)
+end
 
 -- MuxTab
 function MuxTab:tab_id() return self._id end
@@ -532,15 +654,29 @@ function Pane:split(spec)
   if not axis then
     error('split: direction must be Right, Left, Top or Bottom, got ' .. tostring(dir), 2)
   end
-  local size = spec.size or 0.5
-  if type(size) ~= 'number' or size <= 0 then
-    error('split: size must be a positive number', 2)
+  local size = spec.size
+  if size == nil then
+    size = 0.5
   end
+  if type(size) ~= 'number' then
+    error('split: size must be a number', 2)
+  end
+  -- SplitPane::run (lua-api-crates/mux/src/pane.rs): 0 -> 50 %, < 1 -> floor(size * 100) %,
+  -- else cells; split_dimension (mux/src/tab.rs): the new pane gets max(1, dim * pct / 100)
+  -- (or the cells), the old one what remains after a one-cell divider.
   local r = self._rect
   local extent = r[axis]
-  local new_extent = size < 1 and math.floor((extent - 1) * size) or math.floor(size)
-  local old_extent = extent - 1 - new_extent
-  if new_extent < 1 or old_extent < 1 then
+  local new_extent
+  if size == 0 then
+    new_extent = extent * 50 // 100
+  elseif size < 1 then
+    new_extent = extent * math.floor(size * 100) // 100
+  else
+    new_extent = math.floor(size)
+  end
+  new_extent = math.max(1, new_extent)
+  local old_extent = extent - new_extent - 1
+  if old_extent < 1 then
     error('split: pane too small to split', 2)
   end
   local old_rect, new_rect = {}, {}
@@ -569,6 +705,12 @@ function Pane:split(spec)
     node.children = { new_leaf, old_leaf }
   end
   return p
+end
+
+--- What OSC 1337 SetUserVar=name=<base64 value> written by the pane's program does: WezTerm
+--- decodes the value and pane:get_user_vars() returns it (spec helper; '' clears it here).
+function double.set_user_var(pane, name, value)
+  pane._user_vars[name] = (value ~= '' and value) or nil
 end
 
 --- The split tree of a tab, with pane ids and rects (spec helper).
@@ -614,6 +756,11 @@ function GuiWindow:set_left_status(s)
   end
   self.left_status = s
 end
+--- Raise and focus the OS window (GuiWin:focus, wezterm-gui/src/scripting/guiwin.rs).
+function GuiWindow:focus()
+  S.focused = self
+  self.focus_count = (self.focus_count or 0) + 1
+end
 function GuiWindow:toast_notification(title, message, url, timeout)
   self.toasts[#self.toasts + 1] = { title = title, message = message, url = url, timeout = timeout }
 end
@@ -636,8 +783,11 @@ function GuiWindow:perform_action(action, pane)
   if type(action) ~= 'table' then
     error('perform_action: expected an action', 2)
   end
+  -- the pane is required: (KeyAssignment, UserDataRef<MuxPane>) in guiwin.rs
+  if getmetatable(pane) ~= Pane then
+    error('perform_action: bad argument #2: expected a Pane, got ' .. type(pane), 2)
+  end
   self.performed[#self.performed + 1] = action
-  pane = pane or self:active_pane()
   if action.EmitEvent then
     emit(action.EmitEvent, self, pane)
   elseif action.InputSelector or action.PromptInputLine then
@@ -648,7 +798,8 @@ function GuiWindow:perform_action(action, pane)
     if action.InputSelector and type(args.choices) ~= 'table' then
       error('InputSelector needs choices', 2)
     end
-    self._overlays[#self._overlays + 1] = { action = action, pane = pane }
+    -- show_input_selector / show_prompt_input_line use the window's active pane, not `pane`
+    self._overlays[#self._overlays + 1] = { action = action, pane = self:active_pane() }
   elseif action.SwitchToWorkspace then
     local a = action.SwitchToWorkspace
     local name = a.name or ('ws-' .. S.next_window_id)
@@ -712,10 +863,54 @@ function double.cancel(win)
   emit(args.action.EmitEvent, win, o.pane, nil, nil)
 end
 
+--- One status tick of a window, as TermWindow::emit_status_event does it: update-right-status,
+--- then update-status, each scheduled on the main thread. Per window and event at most one call
+--- is in flight and one more queued (emit_window_event / EventState in
+--- wezterm-gui/src/termwindow/mod.rs): a tick while an event is scheduled or running queues it
+--- once, and the queued call runs after the running one returns.
+local function emit_window_event(win, name)
+  local states = S.in_flight[win]
+  if not states then
+    states = { run = {} }
+    S.in_flight[win] = states
+  end
+  local st = states[name]
+  if st then
+    st.queued = true
+    return
+  end
+  states[name] = { queued = false }
+  states.run[#states.run + 1] = name
+end
+
+local function run_window_events(win)
+  local states = S.in_flight[win]
+  if states.running then
+    return -- the outer call drains the queue
+  end
+  states.running = true
+  while #states.run > 0 do
+    local name = table.remove(states.run, 1)
+    local ok, err = pcall(emit, name, win, win:active_pane())
+    local st = states[name]
+    if st.queued then
+      st.queued = false
+      states.run[#states.run + 1] = name
+    else
+      states[name] = nil
+    end
+    if not ok then
+      states.running = false
+      error(err, 0)
+    end
+  end
+  states.running = false
+end
+
 function double.tick(win)
-  local pane = win:active_pane()
-  emit('update-status', win, pane)
-  emit('update-right-status', win, pane)
+  emit_window_event(win, 'update-right-status')
+  emit_window_event(win, 'update-status')
+  run_window_events(win)
 end
 
 -- module ------------------------------------------------------------------------------------
@@ -736,10 +931,20 @@ end
 local function make_global()
   return setmetatable({}, {
     __index = function(_, k)
-      return S.global_store[k]
+      if type(k) ~= 'string' then
+        error('can only index objects using string values', 2)
+      end
+      return copy_plain(S.global_store[k])
     end,
     __newindex = function(_, k, v)
-      S.global_store[k] = deep_copy_json(v)
+      if type(k) ~= 'string' then
+        error('can only index objects using string values', 2)
+      end
+      local ok, value = pcall(to_gvalue, v)
+      if not ok then
+        error(value, 2)
+      end
+      S.global_store[k] = value
     end,
   })
 end
@@ -811,6 +1016,9 @@ local function getenv(name)
   end
   if v ~= nil then
     return v
+  end
+  if S.gui_env[name] ~= nil then
+    return S.gui_env[name]
   end
   return REAL_GETENV(name)
 end
