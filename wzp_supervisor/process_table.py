@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from wzp_supervisor import paths
-from wzp_supervisor import watcher_plan as watchers
+from wzp_supervisor import watcher_plan
 from wzp_supervisor.circus_backend import CircusBackend, ProcessExit, terminate_tree
 from wzp_supervisor.events import EventBus
 from wzp_supervisor.restart_policy import RestartTracker, describe_exit
@@ -137,7 +137,7 @@ class ProcessTable:
         self, spec: PaneSpec, desired: Literal["running", "stopped"] = "running", restarts: int = 0
     ) -> ManagedProcess:
         """Add a pane's watcher (not started)."""
-        plan = watchers.plan_watcher(spec, self.daemon_env, self.passthrough)
+        plan = watcher_plan.plan_watcher(spec, self.daemon_env, self.passthrough)
         paths.pane_log(spec.workspace, spec.pane).parent.mkdir(parents=True, exist_ok=True)
         for name in plan.missing_env:
             log.warning(
@@ -148,7 +148,7 @@ class ProcessTable:
         self.backend.add(plan.name, plan.cmd, plan.options)
         proc = ManagedProcess(
             spec=spec,
-            tracker=RestartTracker(watchers.restart_settings(spec)),
+            tracker=RestartTracker(watcher_plan.restart_settings(spec)),
             name=plan.name,
             desired=desired,
             restarts=restarts,

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wzp_supervisor.service import ServiceError
-from wzp_supervisor.state import atomic_write
+from wzp_supervisor.atomic_file import atomic_write
 
 __all__ = ["Runner"]
 
