@@ -73,3 +73,19 @@ def test_every_schema_names_only_known_kinds() -> None:
     check_fields("task.request", {"type": "task.request", "target": "w/a", "prompt": "hi"})
     with pytest.raises(ProtocolError, match="missing field 'prompt'"):
         check_fields("task.request", {"type": "task.request", "target": "w/a"})
+
+
+def test_all_is_not_a_workspace_name(daemon: WzpEnv) -> None:
+    result = daemon.wzp("workspace", "create", "all", "--dir", str(daemon.work))
+    assert result.returncode == 1
+    assert "'all' is reserved" in result.stderr
+    assert daemon.status()["workspaces"] == []
+
+
+def test_a_task_for_a_stopped_agent_fails_at_once(wzp_env: WzpEnv) -> None:
+    start(wzp_env, config_with(pane("a1", "top_left", SLEEP, agent="claude")))
+    running_pid(wzp_env, "demo/a1")
+    wzp_env.wzp("stop", "demo/a1", check=True)
+    result = wzp_env.wzp("task", "send", "demo/a1", "hello", "--wait", timeout=30)
+    assert result.returncode == 1
+    assert "demo/a1 is stopped" in result.stderr and "wzp start demo/a1" in result.stderr

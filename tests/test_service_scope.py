@@ -22,8 +22,8 @@ import pytest
 
 from tests.conftest import REPO
 from tests.systemd_support import UserManager, user_manager
+from wzp_supervisor.holder_scope import AGENT_SLICE, scope_prefix, under_systemd_user_manager
 from wzp_supervisor.service import SYSTEMD_UNIT, systemd
-from wzp_supervisor.service.scope import AGENT_SLICE, scope_prefix, under_systemd_user_manager
 
 PYTHON = os.path.abspath(sys.executable)
 WZP = os.path.join(os.path.dirname(PYTHON), "wzp")
@@ -69,7 +69,7 @@ FAKE_DAEMON = textwrap.dedent(
     import json, os, subprocess, sys, time
     from pathlib import Path
     from wzp_supervisor.sdnotify import SdNotifier
-    from wzp_supervisor.service.scope import scope_prefix
+    from wzp_supervisor.holder_scope import scope_prefix
 
     out, mode = Path(sys.argv[1]), sys.argv[2]
     notifier = SdNotifier.from_env(unset=True)

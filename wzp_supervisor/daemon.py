@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from wzp_supervisor import paths, protocol
+from wzp_supervisor import fd_budget, paths, protocol
 from wzp_supervisor.agent_states import AgentStates
 from wzp_supervisor.circus_backend import CircusBackend, ProcessExit
 from wzp_supervisor.config import Config, load_config
@@ -42,6 +42,7 @@ from wzp_supervisor.states import ProcessInfo, one_line
 from wzp_supervisor.systemd_notify import SdNotifier, watchdog_loop
 from wzp_supervisor.task_queue import TaskQueue
 from wzp_supervisor.task_requests import TaskRequests
+from wzp_supervisor.ui_file import build_ui_document, ui_file_path, write_ui_file
 from wzp_supervisor.workspaces import WorkspaceManager
 from wzp_supervisor.worktrees import Worktrees
 
@@ -147,6 +148,14 @@ class Daemon:
         """Make ``config`` the running config (after a reload)."""
         self.config = config
         self.processes.passthrough = tuple(config.processes.env_passthrough)
+        self.write_ui_file()
+
+    def write_ui_file(self) -> None:
+        """What the WezTerm plugin needs of the config (keys, theme, templates), for Lua."""
+        try:
+            write_ui_file(ui_file_path(), build_ui_document(self.config))
+        except OSError as exc:
+            log.warning("could not write %s: %s", ui_file_path(), exc)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -157,6 +166,7 @@ class Daemon:
             self.bus.publish("Error", "error", reason=warning)
         await reap_orphans(state)
         await self.backend.start()
+        self.write_ui_file()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
             loop.add_signal_handler(sig, self.stop_event.set)
         loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
@@ -328,6 +338,7 @@ def run_daemon(config_path: Path | None = None) -> int:
         print(f"wzp daemon: {exc}", file=sys.stderr)
         return 1
     setup_logging(config.framework.log_level)
+    fd_budget.raise_nofile_limit()  # before the hub sizes its connection cap from it
     try:
         daemon = Daemon(config, config.path)
         asyncio.run(daemon.run())

@@ -17,10 +17,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from wzp_supervisor import paths
-from wzp_supervisor import watcher_plan
+from wzp_supervisor import paths, watcher_plan
 from wzp_supervisor.circus_backend import CircusBackend, ProcessExit, terminate_tree
 from wzp_supervisor.events import EventBus
+from wzp_supervisor.holder_scope import scope_prefix
+from wzp_supervisor.preflight import pane_missing_program
 from wzp_supervisor.restart_policy import RestartTracker, describe_exit
 from wzp_supervisor.states import ProcessInfo, ProcessState
 from wzp_supervisor.templates import PaneSpec
@@ -59,6 +60,7 @@ class ManagedProcess:
     reason: str = ""
     timer: asyncio.TimerHandle | None = None
     busy: bool = False  # a stop/start is in progress
+    missing_program: str | None = None  # e.g. "claude-code: not found on PATH"
 
     @property
     def target(self) -> str:
@@ -145,13 +147,18 @@ class ProcessTable:
                 spec.target,
                 name,
             )
-        self.backend.add(plan.name, plan.cmd, plan.options)
+        cmd, options = plan.cmd, plan.options
+        prefix = scope_prefix(spec.target, environ=self.daemon_env)
+        if prefix:  # under systemd: the holder gets a scope of its own (outlives the daemon)
+            cmd, options = prefix[0], {**options, "args": [*prefix[1:], cmd, *options["args"]]}
+        self.backend.add(plan.name, cmd, options)
         proc = ManagedProcess(
             spec=spec,
             tracker=RestartTracker(watcher_plan.restart_settings(spec)),
             name=plan.name,
             desired=desired,
             restarts=restarts,
+            missing_program=pane_missing_program(spec, self.daemon_env),
         )
         self.processes[spec.target] = proc
         return proc
@@ -275,6 +282,8 @@ class ProcessTable:
         proc.create_time = None
         proc.exit_code = exit_code
         text = describe_exit(exit_code) if spawned else proc.reason or "could not start"
+        if proc.missing_program and exit_code != 0:
+            text = f"{proc.missing_program} ({text})"
         if proc.desired == "stopped" or self.shutting_down or proc.state == "stopping":
             proc.set_state("stopped", text)
             self.on_change()

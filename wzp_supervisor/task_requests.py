@@ -11,6 +11,9 @@ from wzp_supervisor.protocol import ProtocolError
 from wzp_supervisor.task_model import MAX_PROMPT_CHARS, TERMINAL, Task
 from wzp_supervisor.task_queue import TaskQueue
 
+STAYS_DOWN = frozenset({"stopped", "stopping", "fatal", "exited"})
+"""Process states that do not come back by themselves: a task for them would never run."""
+
 
 class TaskRequests(FeatureBase):
     """Validates task requests and turns them into queue operations."""
@@ -126,6 +129,12 @@ class TaskRequests(FeatureBase):
         if proc.spec.agent != "claude":
             raise ProtocolError(
                 protocol.INVALID, f"{target} is not a Claude agent; use `wzp send` for text"
+            )
+        if proc.state in STAYS_DOWN:
+            raise ProtocolError(
+                protocol.CONFLICT,
+                f"{target} is {proc.state} and will not take a task; "
+                f"start it first (wzp start {target})",
             )
 
     @staticmethod

@@ -8,18 +8,17 @@ start and after each reload. Standard library only (plus the config dataclasses)
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, TypedDict
+from typing import TypedDict
 
 from wzp_supervisor import paths
-
-if TYPE_CHECKING:
-    from wzp_supervisor.config import Config, UiConfig
+from wzp_supervisor.atomic_file import atomic_write
+from wzp_supervisor.config import Config
+from wzp_supervisor.config.schema import UiConfig
 
 SCHEMA = 1
 """Version of the ui file's layout; the plugin ignores a file with another one."""
@@ -63,11 +62,6 @@ def ui_file_path() -> Path:
     return paths.runtime_base() / FILE_NAME
 
 
-def _flag(ui: UiConfig, name: str, default: bool) -> bool:
-    value = getattr(ui, name, default)
-    return value if isinstance(value, bool) else default
-
-
 def _theme(ui: UiConfig) -> str | dict[str, str]:
     theme: object = ui.theme
     if isinstance(theme, str):
@@ -107,38 +101,16 @@ def build_ui_document(config: Config) -> UiDocument:
         "keybindings": {str(k): str(v) for k, v in ui.keybindings.items()},
         "theme": _theme(ui),
         "status_bar": _status_bar(ui),
-        "show_process_status": _flag(ui, "show_process_status", True),
-        "auto_hide_inactive_panes": _flag(ui, "auto_hide_inactive_panes", False),
+        "show_process_status": ui.show_process_status,
+        "auto_hide_inactive_panes": ui.auto_hide_inactive_panes,
         "default_template": config.default_template,
         "templates": templates,
     }
 
 
 def write_ui_file(path: Path, doc: UiDocument) -> None:
-    """Write ``doc`` to ``path`` atomically: a temp file (mode 0600) fsynced, then renamed.
+    """Write ``doc`` to ``path`` atomically and durably (mode 0600).
 
     Raises OSError when it cannot be written; the old file is left as it was.
     """
-    data = (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode()
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    try:
-        try:
-            os.fchmod(fd, 0o600)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    atomic_write(path, (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode())

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from wzp_supervisor import protocol, templates
+from wzp_supervisor import fd_budget, protocol, templates
 from wzp_supervisor.config import Config, WorkspaceTemplate
 from wzp_supervisor.events import EventBus
 from wzp_supervisor.process_table import ManagedProcess, ProcessTable
@@ -20,6 +20,10 @@ from wzp_supervisor.protocol import ProtocolError
 log = logging.getLogger("wzp.workspaces")
 
 COUNTED_STATES = ("starting", "running", "stopping", "stopped", "backoff", "fatal", "exited")
+
+
+RESERVED_NAMES = frozenset({"all"})
+"""Workspace names that mean something else as a target."""
 
 
 @dataclass
@@ -126,6 +130,11 @@ class WorkspaceManager:
             templates.validate_name("workspace", name)
         except ValueError as exc:
             raise ProtocolError(protocol.INVALID, str(exc)) from None
+        if name in RESERVED_NAMES:
+            raise ProtocolError(
+                protocol.INVALID,
+                f"{name!r} is reserved: `wzp stop {name}` means every process; pick another name",
+            )
         if name in self.records:
             raise ProtocolError(protocol.CONFLICT, f"workspace {name!r} already exists")
         if not directory.is_absolute():
@@ -173,6 +182,15 @@ class WorkspaceManager:
         return {"workspace": self._describe(record)}
 
     def _check_instances(self, specs: list[templates.PaneSpec]) -> None:
+        supervised = sum(1 for s in specs if s.supervised)
+        capacity = fd_budget.max_agents_for_fd_limit(fd_budget.nofile_limit())
+        if len(self.table.processes) + supervised > capacity:
+            raise ProtocolError(
+                protocol.LIMIT,
+                f"the open-files limit (ulimit -n {fd_budget.nofile_limit()}) allows "
+                f"{capacity} supervised processes; {len(self.table.processes)} exist and this "
+                f"workspace adds {supervised} (raise the limit, see docs/security.md)",
+            )
         limit = self.config.processes.max_instances
         running = sum(1 for p in self.table.processes.values() if p.spec.agent == "claude")
         adding = sum(1 for s in specs if s.supervised and s.agent == "claude")

@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wzp_supervisor.service import ServiceError
 from wzp_supervisor.atomic_file import atomic_write
+from wzp_supervisor.service import ServiceError
 
 __all__ = ["Runner"]
 
