@@ -22,6 +22,7 @@ from typing import Any
 import psutil
 from circus.arbiter import Arbiter
 from circus.exc import ConflictError
+from circus.process import Process
 from circus.watcher import Watcher
 from tornado.ioloop import IOLoop
 
@@ -30,11 +31,40 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ProcessExit:
-    """A supervised process that ended: its watcher, pid and exit code (< 0: signal)."""
+    """A supervised process that ended: its watcher, pid and exit code (< 0: signal).
+
+    ``exit_code`` is None for an adopted process that is not our child: its status went to
+    whoever reaped it, and the caller looks for what the process recorded itself.
+    """
 
     name: str
     pid: int
-    exit_code: int
+    exit_code: int | None
+
+
+class _AdoptedWorker(psutil.Process):
+    """What circus's Process expects of its Popen, for a process that someone else started.
+
+    It has no pipes (they belonged to the daemon that started it) and no status of its own
+    to poll: it is running until it is gone.
+    """
+
+    stdout = None
+    stderr = None
+    returncode: int | None = None
+
+    def poll(self) -> int | None:
+        try:
+            if self.is_running() and self.status() != psutil.STATUS_ZOMBIE:
+                return None
+        except psutil.Error:
+            pass
+        return -1
+
+    def wait(self, timeout: float | None = None) -> int | None:  # type: ignore[override]
+        with contextlib.suppress(psutil.Error):
+            super().wait(timeout)
+        return self.returncode
 
 
 def exit_code_of(status: int) -> int:
@@ -76,6 +106,8 @@ class CircusBackend:
         self._on_exit = on_exit
         self.check_delay = check_delay
         self.arbiter: Any = None
+        self._foreign: dict[int, psutil.Process] = {}  # adopted pids that are not our children
+        self._exit_watches: dict[int, int] = {}  # pid -> pidfd being watched for its exit
 
     async def start(self) -> None:
         """Start the arbiter on the running asyncio loop (through tornado's IOLoop)."""
@@ -99,9 +131,11 @@ class CircusBackend:
         asyncio.get_running_loop().add_signal_handler(signal.SIGCHLD, self._sigchld)
 
     async def stop(self) -> None:
-        """Stop the controller and close the sockets (processes must be stopped first)."""
+        """Stop the controller and close the sockets (processes are stopped or left alone)."""
         if self.arbiter is None:
             return
+        for pid in list(self._exit_watches):
+            self._unwatch_exit(pid)
         asyncio.get_running_loop().remove_signal_handler(signal.SIGCHLD)
         self.arbiter._stopping = True
         self.arbiter.stop_controller_and_close_sockets()
@@ -151,6 +185,64 @@ class CircusBackend:
                 return process.pid, 0.0
         return None
 
+    def adopt(self, name: str, pid: int) -> float:
+        """Make the live process ``pid`` the watcher's process without spawning; its create
+        time. Exits of a process that is not our child are seen through a pidfd (or a poll)."""
+        watcher = self._watcher(name)
+        worker = _AdoptedWorker(pid)
+        process = Process(
+            watcher.name,
+            watcher._nextwid,
+            watcher.cmd,
+            args=watcher.args,
+            working_dir=watcher.working_dir,
+            env=watcher.env,
+            watcher=watcher,
+            spawn=False,
+        )
+        process._worker = worker
+        process.started = worker.create_time()
+        watcher.processes[pid] = process
+        watcher._status = "active"
+        try:
+            os.waitpid(pid, os.WNOHANG)  # our child (the daemon re-executed itself)?
+        except ChildProcessError:
+            self._foreign[pid] = worker
+            self._watch_exit(pid)
+        return float(worker.create_time())
+
+    def _watch_exit(self, pid: int) -> None:
+        loop = asyncio.get_running_loop()
+        pidfd_open = getattr(os, "pidfd_open", None)
+        if pidfd_open is not None:
+            try:
+                fd = int(pidfd_open(pid))
+            except OSError:  # gone already, or a kernel without pidfds
+                loop.call_soon(self.reap)
+                return
+            self._exit_watches[pid] = fd
+            loop.add_reader(fd, self._foreign_exited, pid)
+            return
+        loop.call_later(1.0, self._poll_foreign, pid)  # macOS: no pidfd; a cheap poll
+
+    def _poll_foreign(self, pid: int) -> None:
+        if pid not in self._foreign:
+            return
+        self.reap()
+        if pid in self._foreign:
+            asyncio.get_running_loop().call_later(1.0, self._poll_foreign, pid)
+
+    def _foreign_exited(self, pid: int) -> None:
+        self._unwatch_exit(pid)
+        self.reap()
+
+    def _unwatch_exit(self, pid: int) -> None:
+        fd = self._exit_watches.pop(pid, None)
+        if fd is not None:
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_reader(fd)
+            os.close(fd)
+
     def pid(self, name: str) -> int | None:
         """The pid of the watcher's live process, if any."""
         if not self.has(name):
@@ -166,21 +258,29 @@ class CircusBackend:
         exits: list[ProcessExit] = []
         for watcher in list(self.arbiter.watchers):
             for pid in list(watcher.processes):
-                try:
-                    got, status = os.waitpid(pid, os.WNOHANG)
-                except ChildProcessError:
-                    got, status = pid, 0
-                if got != pid:
-                    continue
+                code: int | None
+                foreign = self._foreign.get(pid)
+                if foreign is not None:
+                    if _is_running(foreign):
+                        continue
+                    del self._foreign[pid]
+                    self._unwatch_exit(pid)
+                    code = None
+                else:
+                    try:
+                        got, status = os.waitpid(pid, os.WNOHANG)
+                    except ChildProcessError:
+                        got, status = pid, 0
+                    if got != pid:
+                        continue
+                    code = exit_code_of(status)
                 process = watcher.processes.pop(pid)
                 try:
                     process.stop()  # closes circus's pipes for the dead process
                 except Exception:
                     log.debug("closing process %s of %s failed", pid, watcher.name)
-                watcher.notify_event(
-                    "reap", {"process_pid": pid, "exit_code": exit_code_of(status)}
-                )
-                exits.append(ProcessExit(watcher.name, pid, exit_code_of(status)))
+                watcher.notify_event("reap", {"process_pid": pid, "exit_code": code})
+                exits.append(ProcessExit(watcher.name, pid, code))
         if exits:
             self._on_exit(exits)
 

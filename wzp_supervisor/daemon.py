@@ -18,10 +18,12 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any, NoReturn, Protocol
 
 from wzp_supervisor import fd_budget, paths, protocol
+from wzp_supervisor.adoption import verify_survivors
 from wzp_supervisor.agent_states import AgentStates
 from wzp_supervisor.circus_backend import CircusBackend, ProcessExit
 from wzp_supervisor.config import Config, load_config
@@ -29,10 +31,10 @@ from wzp_supervisor.config_reload import Reloader
 from wzp_supervisor.daemon_logging import setup_logging
 from wzp_supervisor.events import EventBus
 from wzp_supervisor.features import DaemonContext, Feature, Handler
+from wzp_supervisor.holder_scope import scope_prefix
 from wzp_supervisor.hub import HubServer
 from wzp_supervisor.hub_schema import check_fields
 from wzp_supervisor.observe import Observer
-from wzp_supervisor.orphans import reap_orphans
 from wzp_supervisor.plugins import PluginHost
 from wzp_supervisor.process_control import ProcessControl
 from wzp_supervisor.process_table import ProcessTable
@@ -92,6 +94,8 @@ class Daemon:
         self._unsaved = False  # changes not yet durably saved (pending, or a save failed)
         self.changes = 0  # counts schedule_save calls: did a request change anything?
         self._save_error: str | None = None
+        self.keep_agents = False  # on stop, leave the holders for the next daemon
+        self.exec_again = False  # on stop, exec a new daemon in this process
         self.backend = CircusBackend(
             paths.circus_endpoint(),
             paths.circus_pubsub_endpoint(),
@@ -122,7 +126,7 @@ class Daemon:
             snapshot=self.process_snapshot,
             started=self.started,
         )
-        control = ProcessControl(ctx, config_path, self.stop_event.set, self.store.warnings)
+        control = ProcessControl(ctx, config_path, self.request_stop, self.store.warnings)
         states = AgentStates(ctx)
         tasks = TaskQueue(ctx, states)
         task_requests = TaskRequests(tasks)
@@ -164,17 +168,21 @@ class Daemon:
         state = self.store.load()
         for warning in self.store.warnings:
             self.bus.publish("Error", "error", reason=warning)
-        await reap_orphans(state)
+        survivors = await verify_survivors(state)
         await self.backend.start()
         self.write_ui_file()
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
-            loop.add_signal_handler(sig, self.stop_event.set)
+        for sig in (signal.SIGINT, signal.SIGQUIT):
+            loop.add_signal_handler(sig, self.request_stop)
+        # Under a systemd user manager the holders live in scopes of their own, so a stop or
+        # restart of the service replaces the daemon and leaves the agents (wzp down stops all).
+        in_scopes = bool(scope_prefix("-", environ=os.environ))
+        loop.add_signal_handler(signal.SIGTERM, lambda: self.request_stop(keep_agents=in_scopes))
         loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
         for feature in self.features:
             feature.restore(state)
         for feature in self.features:
             await feature.start()
-        await self.workspaces.restore(state)
+        await self.workspaces.restore(state, survivors)
         await self.hub.start()
         paths.pid_file().write_text(f"{os.getpid()}\n")
         self.notifier.ready(status=self.summary())
@@ -187,9 +195,19 @@ class Daemon:
         finally:
             await self.shutdown()
 
+    def request_stop(self, keep_agents: bool = False, exec_again: bool = False) -> None:
+        """End ``run``: stop every agent first, or leave them for the next daemon to adopt
+        (``keep_agents``); ``exec_again`` replaces this process with a new daemon (same pid)."""
+        self.keep_agents = self.keep_agents or keep_agents or exec_again
+        self.exec_again = self.exec_again or exec_again
+        self.stop_event.set()
+
     async def shutdown(self) -> None:
-        log.info("daemon stopping")
-        self.notifier.stopping()
+        log.info("daemon stopping%s", " (agents keep running)" if self.keep_agents else "")
+        if self.exec_again:
+            self.notifier.reloading()
+        else:
+            self.notifier.stopping()
         if self._watchdog is not None:
             self._watchdog.cancel()
         self.bus.publish("DaemonStopping", "daemon")
@@ -199,7 +217,10 @@ class Daemon:
             except Exception:
                 log.exception("feature %s failed to stop", type(feature).__name__)
         await self.hub.stop()
-        await self.processes.shutdown()
+        if self.keep_agents:
+            self.processes.shutting_down = True  # exits from here on are the next daemon's
+        else:
+            await self.processes.shutdown()
         self.save_now()
         await self.backend.stop()
         with contextlib.suppress(FileNotFoundError):
@@ -344,4 +365,16 @@ def run_daemon(config_path: Path | None = None) -> int:
         asyncio.run(daemon.run())
     finally:
         lock.close()
+    if daemon.exec_again:
+        exec_new_daemon(daemon.notifier.environment)
     return 0
+
+
+def exec_new_daemon(notify_environment: Mapping[str, str]) -> NoReturn:
+    """Replace this process with a new daemon of the installed version (same pid, so systemd
+    keeps tracking it); it adopts the holders this one left running."""
+    env = {**os.environ, **notify_environment}
+    argv = [sys.executable, "-m", "wzp_supervisor", *sys.argv[1:]]
+    log.info("re-executing the daemon: %s", " ".join(argv))
+    logging.shutdown()
+    os.execve(sys.executable, argv, env)

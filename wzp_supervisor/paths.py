@@ -180,3 +180,12 @@ def session_socket(workspace: str, pane: str) -> Path:
 
     digest = hashlib.sha256(f"{workspace}/{pane}".encode()).hexdigest()[:20]
     return sessions / f"{digest}.sock"
+
+
+def holder_exit_file(workspace: str, pane: str) -> Path:
+    """Where a session holder records how its agent ended, just before it exits itself.
+
+    Read by a daemon that adopted the holder (not its parent, so it gets no exit status) or
+    that finds the holder gone after a time without a daemon.
+    """
+    return session_socket(workspace, pane).with_suffix(".exit")

@@ -7,15 +7,21 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from wzp_supervisor import __version__, protocol
 from wzp_supervisor.config import config_to_dict
 from wzp_supervisor.features import DaemonContext, FeatureBase
 from wzp_supervisor.process_table import ManagedProcess, ProcessTableError
 from wzp_supervisor.protocol import ProtocolError
+
+
+class RequestStop(Protocol):
+    """Ends the daemon (see ``Daemon.request_stop``)."""
+
+    def __call__(self, keep_agents: bool = False, exec_again: bool = False) -> None: ...
 
 
 class ProcessControl(FeatureBase):
@@ -25,7 +31,7 @@ class ProcessControl(FeatureBase):
         self,
         ctx: DaemonContext,
         config_path: Path | None,
-        request_stop: Callable[[], None],
+        request_stop: RequestStop,
         warnings: Sequence[str] = (),
     ) -> None:
         self.ctx = ctx
@@ -44,6 +50,7 @@ class ProcessControl(FeatureBase):
         register("config.get", self.config_get)
         register("events.recent", self.events_recent)
         register("shutdown", self.shutdown)
+        register("daemon.restart", self.restart_daemon)
 
     async def ping(self, _msg: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -106,6 +113,13 @@ class ProcessControl(FeatureBase):
         limit = protocol.field(msg, "limit", int, required=False) or 100
         return {"events": list(self.ctx.bus.recent)[-limit:]}
 
-    async def shutdown(self, _msg: dict[str, Any]) -> dict[str, Any]:
-        asyncio.get_running_loop().call_soon(self.request_stop)
-        return {"stopping": True, "pid": os.getpid()}
+    async def shutdown(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """Stop the daemon: every agent first, unless ``keep_agents``."""
+        keep = bool(protocol.field(msg, "keep_agents", bool, required=False))
+        asyncio.get_running_loop().call_soon(lambda: self.request_stop(keep_agents=keep))
+        return {"stopping": True, "pid": os.getpid(), "keep_agents": keep}
+
+    async def restart_daemon(self, _msg: dict[str, Any]) -> dict[str, Any]:
+        """Replace the daemon with a new one in the same process; the agents keep running."""
+        asyncio.get_running_loop().call_soon(lambda: self.request_stop(exec_again=True))
+        return {"restarting": True, "pid": os.getpid()}

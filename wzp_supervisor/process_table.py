@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -184,6 +185,27 @@ class ProcessTable:
             await self.start(new)
         return new
 
+    def adopt(self, proc: ManagedProcess, pid: int) -> None:
+        """Take over the live holder ``pid`` of ``proc`` (left by a previous daemon)."""
+        create_time = self.backend.adopt(proc.name, pid)
+        proc.pid, proc.create_time, proc.started_at = pid, create_time, create_time
+        proc.exit_code = None
+        proc.tracker.on_start(uptime=max(0.0, time.time() - create_time))
+        proc.set_state("running", "adopted from the previous daemon")
+        self.bus.publish(
+            "ProcessAdopted", "process", target=proc.target, pid=pid, restarts=proc.restarts
+        )
+        self.on_change()
+
+    def ended_while_away(self, proc: ManagedProcess, pid: int) -> None:
+        """``proc``'s holder ``pid`` ended while no daemon ran: apply the restart policy now,
+        with the exit its holder recorded (a kill when it recorded none)."""
+        record = read_exit_record(proc.spec.workspace, proc.spec.pane, pid)
+        code, uptime = record if record is not None else (-signal.SIGKILL, 0.0)
+        proc.tracker.on_start(uptime=uptime)
+        proc.set_state("starting", "ended while no daemon ran")
+        self._after_exit(proc, code, spawned=True)
+
     def snapshot(self) -> list[ProcessInfo]:
         return [p.info() for p in self.processes.values()]
 
@@ -275,7 +297,11 @@ class ProcessTable:
             proc = by_name.get(ended.name)
             if proc is None or proc.pid != ended.pid:
                 continue
-            self._after_exit(proc, ended.exit_code, spawned=True)
+            code = ended.exit_code
+            if code is None:  # an adopted holder: it recorded how its agent ended
+                record = read_exit_record(proc.spec.workspace, proc.spec.pane, ended.pid)
+                code = record[0] if record is not None else -signal.SIGKILL
+            self._after_exit(proc, code, spawned=True)
 
     def _after_exit(self, proc: ManagedProcess, exit_code: int, spawned: bool) -> None:
         proc.pid = None
@@ -326,3 +352,21 @@ class ProcessTable:
         """Stop every process for daemon exit; their desired state is kept for the next start."""
         self.shutting_down = True
         await asyncio.gather(*(self.stop(p, remember=False) for p in self.processes.values()))
+
+
+def read_exit_record(workspace: str, pane: str, holder_pid: int) -> tuple[int, float] | None:
+    """(exit code, uptime) that holder ``holder_pid`` recorded for its agent, if it did."""
+    try:
+        record = json.loads(paths.holder_exit_file(workspace, pane).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("holder_pid") != holder_pid:
+        return None
+    code, signum = record.get("code"), record.get("signal")
+    started, ended = record.get("started"), record.get("ended")
+    uptime = ended - started if isinstance(started, float) and isinstance(ended, float) else 0.0
+    if isinstance(signum, int) and not isinstance(signum, bool):
+        return -signum, uptime
+    if isinstance(code, int) and not isinstance(code, bool):
+        return code, uptime
+    return None

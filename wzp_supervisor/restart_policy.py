@@ -47,9 +47,9 @@ class RestartTracker:
         self.started_at: float | None = None
         self.quick_failures = 0
 
-    def on_start(self) -> None:
-        """Record that the process was (re)started now."""
-        self.started_at = self._clock()
+    def on_start(self, uptime: float = 0.0) -> None:
+        """Record that the process was (re)started ``uptime`` seconds ago (default: now)."""
+        self.started_at = self._clock() - uptime
 
     def reset(self) -> None:
         """Forget past crashes (an explicit ``wzp start`` or ``restart``)."""

@@ -71,6 +71,8 @@ class SdNotifier:
         )
         self._sock: socket.socket | None = None
         self._last_status: str | None = None
+        self.environment: dict[str, str] = {}
+        """The variables it was built from (``from_env``), for a process that replaces us."""
 
     @classmethod
     def from_env(
@@ -86,10 +88,13 @@ class SdNotifier:
         address = env.get("NOTIFY_SOCKET")
         usec = _parse_int(env.get("WATCHDOG_USEC"))
         pid = _parse_int(env.get("WATCHDOG_PID"))
+        taken = {name: env[name] for name in _ENV_NAMES if name in env}
         if unset:
             for name in _ENV_NAMES:
                 env.pop(name, None)
-        return cls(address, watchdog_usec=usec, watchdog_pid=pid)
+        notifier = cls(address, watchdog_usec=usec, watchdog_pid=pid)
+        notifier.environment = taken
+        return notifier
 
     @property
     def enabled(self) -> bool:

@@ -63,6 +63,7 @@ class TaskQueue(FeatureBase):
         self.tasks: dict[str, Task] = {}
         self.queued: dict[str, Task] = {}
         self.running: dict[str, Task] = {}  # agent target → its running task
+        self._resuming: dict[str, Task] = {}  # running before a daemon restart, agent unknown
         self._next_seq = 1
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._jobs: set[asyncio.Task[None]] = set()
@@ -111,8 +112,10 @@ class TaskQueue(FeatureBase):
             task = Task.from_json(data) if isinstance(data, Mapping) else None
             if task is None:
                 continue
-            if task.state == "running":  # its agent was stopped with the daemon
-                task.state, task.agent, task.started = "queued", None, None
+            if task.state == "running" and task.agent is not None:
+                self._resuming[task.agent] = task  # its agent may be adopted (see _on_event)
+            elif task.state == "running":
+                task.state, task.started = "queued", None
             self.tasks[task.id] = task
             if task.state == "queued":
                 self.queued[task.id] = task
@@ -281,6 +284,14 @@ class TaskQueue(FeatureBase):
             if name == "WorkspaceDeleted":
                 self._workspace_gone(str(event.get("workspace")))
                 return
+            if name == "DaemonStarted":
+                self._resume_or_requeue()
+                return
+            if name == "ProcessAdopted" and isinstance(target, str):
+                task = self._resuming.pop(target, None)
+                if task is not None:  # the agent lived on: its Stop hook will complete it
+                    self.running[target] = task
+                return
             if not isinstance(target, str):
                 return
             if name == "AgentStateChanged" and event.get("state") == "idle":
@@ -297,6 +308,22 @@ class TaskQueue(FeatureBase):
                         self.finish(queued, "failed", error=f"agent {target} went fatal")
         except Exception:
             log.exception("tasks: could not handle %r", event.get("event"))
+
+    def _resume_or_requeue(self) -> None:
+        """Tasks whose agent was not adopted lost their prompt: queue them again."""
+        for target, task in list(self._resuming.items()):
+            del self._resuming[target]
+            task.state, task.agent, task.started = "queued", None, None
+            self.queued[task.id] = task
+            self.ctx.bus.publish(
+                "TaskRequeued",
+                "task",
+                task=task.id,
+                target=target,
+                reason="its agent did not survive the daemon restart",
+            )
+        self.ctx.schedule_save()
+        self._pump()
 
     def _workspace_gone(self, workspace: str) -> None:
         """Fail the queued tasks that only agents of a deleted workspace could run."""

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -257,9 +257,11 @@ class WorkspaceManager:
 
     # -- restore ----------------------------------------------------------------------------
 
-    async def restore(self, state: dict[str, Any]) -> None:
-        """Re-create every saved workspace and start what was running."""
-        saved_procs: dict[str, Any] = state.get("processes", {})
+    async def restore(self, state: Mapping[str, Any], survivors: Mapping[str, int]) -> None:
+        """Re-create every saved workspace: adopt the holders in ``survivors`` (target ->
+        holder pid), apply the restart policy to those that ended while no daemon ran, and
+        start what should run."""
+        saved_procs: Mapping[str, Any] = state.get("processes", {})
         to_start: list[ManagedProcess] = []
         for name, data in state.get("workspaces", {}).items():
             record = WorkspaceRecord(
@@ -279,10 +281,15 @@ class WorkspaceManager:
                 desired: Literal["running", "stopped"] = (
                     "stopped" if saved.get("desired") == "stopped" else "running"
                 )
-                proc = self.table.register(spec, desired, int(saved.get("restarts", 0)))
-                if saved.get("state") == "fatal":
+                proc = self.table.register(spec, desired, int(saved.get("restarts") or 0))
+                holder = survivors.get(spec.target)
+                if holder is not None:
+                    self.table.adopt(proc, holder)
+                elif saved.get("state") == "fatal":
                     proc.desired = "stopped"
                     proc.set_state("fatal", "was fatal before the daemon restarted")
+                elif desired == "running" and isinstance(saved.get("pid"), int):
+                    self.table.ended_while_away(proc, saved["pid"])
                 elif desired == "running":
                     to_start.append(proc)
         await asyncio.gather(*(self.table.start(p) for p in to_start))

@@ -1,0 +1,119 @@
+"""Agents outlive the daemon: a SIGKILL, a crash or `wzp daemon restart` never interrupts one;
+the next daemon adopts the holders it can verify and stops only what it cannot."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import Any
+
+import psutil
+
+from tests.conftest import WzpEnv
+from tests.support import SLEEP, config_with, kill_daemon, pane, running_pid, start
+from tests.test_tasks import hub, start_agents, wait_agent
+
+
+def holder_pids(env: WzpEnv, targets: list[str]) -> dict[str, int]:
+    return {t: running_pid(env, t) for t in targets}
+
+
+def agent_children(pid: int) -> set[int]:
+    return {p.pid for p in psutil.Process(pid).children(recursive=True)}
+
+
+def test_daemon_sigkill_then_up_adopts_every_agent(wzp_env: WzpEnv) -> None:
+    start(wzp_env, config_with(pane("a1", "top_left", SLEEP) + pane("a2", "top_right", SLEEP)))
+    before = holder_pids(wzp_env, ["demo/a1", "demo/a2"])
+    agents = {t: agent_children(pid) for t, pid in before.items()}
+    os.kill(before["demo/a2"], signal.SIGKILL)  # one restart on record
+    wzp_env.wait_for(
+        lambda: wzp_env.process("demo/a2")["pid"] not in (None, before["demo/a2"]),
+        what="a2 restarted",
+    )
+    before["demo/a2"] = running_pid(wzp_env, "demo/a2")
+    agents["demo/a2"] = agent_children(before["demo/a2"])
+    uptime_a1 = wzp_env.process("demo/a1")["uptime"]
+    kill_daemon(wzp_env)
+    time.sleep(0.5)
+    wzp_env.wzp("up", check=True)
+    after = {t: wzp_env.process(t) for t in before}
+    assert {t: p["pid"] for t, p in after.items()} == before
+    assert after["demo/a1"]["state"] == "running" and after["demo/a2"]["state"] == "running"
+    assert after["demo/a2"]["restarts"] == 1 and after["demo/a1"]["restarts"] == 0
+    assert after["demo/a1"]["uptime"] >= uptime_a1  # the true uptime, not a fresh one
+    for target, pid in before.items():
+        assert agent_children(pid) == agents[target]  # the same agent, no duplicate
+    events = wzp_env.wzp("events", "--json", check=True).stdout
+    assert "ProcessAdopted" in events
+    # adopted holders are supervised like any other: a kill is seen and restarted at once
+    os.kill(before["demo/a1"], signal.SIGKILL)
+    wzp_env.wait_for(
+        lambda: (p := wzp_env.process("demo/a1"))["pid"] not in (None, before["demo/a1"])
+        and p["state"] == "running",
+        what="a1 restarted after its adopted holder was killed",
+    )
+    assert wzp_env.process("demo/a1")["restarts"] == 1
+
+
+def test_daemon_restart_replaces_the_daemon_and_keeps_the_agents(wzp_env: WzpEnv) -> None:
+    start(wzp_env, config_with(pane("a1", "top_left", SLEEP)))
+    holder = running_pid(wzp_env, "demo/a1")
+    daemon_pid = wzp_env.daemon_pid()
+    started = hub("ping")["uptime"]
+    reply = hub("daemon.restart")
+    assert reply["restarting"] is True and reply["pid"] == daemon_pid
+
+    def new_daemon() -> dict[str, Any] | None:
+        try:
+            answer = hub("ping")
+        except Exception:
+            return None
+        return answer if answer["uptime"] < started else None
+
+    answer = wzp_env.wait_for(new_daemon, what="the re-executed daemon answering")
+    assert answer["pid"] == daemon_pid  # same process: systemd keeps tracking it
+    assert wzp_env.process("demo/a1")["pid"] == holder
+    assert wzp_env.process("demo/a1")["state"] == "running"
+    os.kill(holder, signal.SIGKILL)  # still our child after exec: its exit is reaped
+    wzp_env.wait_for(
+        lambda: wzp_env.process("demo/a1")["pid"] not in (None, holder),
+        what="a1 restarted",
+    )
+    assert not psutil.pid_exists(holder) or psutil.Process(holder).status() != "zombie"
+
+
+def test_an_agent_that_died_while_no_daemon_ran_is_restarted_by_policy(wzp_env: WzpEnv) -> None:
+    start(wzp_env, config_with(pane("a1", "top_left", SLEEP)))
+    holder = running_pid(wzp_env, "demo/a1")
+    kill_daemon(wzp_env)
+    os.kill(holder, signal.SIGKILL)
+    wzp_env.wait_for(lambda: not psutil.pid_exists(holder), what="the holder gone")
+    wzp_env.wzp("up", check=True)
+    proc = wzp_env.wait_for(
+        lambda: (p := wzp_env.process("demo/a1"))["state"] == "running" and p,
+        what="a1 running again",
+    )
+    assert proc["pid"] != holder
+    assert proc["restarts"] == 1
+
+
+def test_a_task_in_flight_completes_once_across_a_daemon_kill(wzp_env: WzpEnv) -> None:
+    (target,) = start_agents(wzp_env, 1)
+    task = hub("task.request", target=target, prompt="sleep=4 slow answer")["task"]
+    wait_agent(wzp_env, target, "busy")
+    holder = wzp_env.process(target)["pid"]
+    kill_daemon(wzp_env)
+    wzp_env.wzp("up", check=True)
+    assert wzp_env.process(target)["pid"] == holder
+
+    def done() -> dict[str, Any] | None:
+        info: dict[str, Any] = hub("task.show", task=task["id"])["task"]
+        return info if info["state"] in ("done", "failed") else None
+
+    info = wzp_env.wait_for(done, timeout=60, what="the task done")
+    assert info["state"] == "done", info
+    assert info["result"] == "echo: sleep=4 slow answer"
+    log = (wzp_env.root / "a1.log").read_text().splitlines()
+    assert log == ["sleep=4 slow answer"]  # typed once, never again after the restart
