@@ -27,7 +27,7 @@ from pathlib import Path
 
 from wzp_supervisor.session import wire
 from wzp_supervisor.session.control import SessionError, connect
-from wzp_supervisor.session.modes import ModeTracker
+from wzp_supervisor.session.terminal_modes import ModeTracker
 
 DEFAULT_DETACH_KEY = "ctrl+]"
 RETRY_INTERVAL = 0.2
