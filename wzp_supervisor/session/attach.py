@@ -190,7 +190,7 @@ class AttachClient:
             rows, cols = termios.tcgetwinsize(self.stdin)
         except (termios.error, OSError):
             return 80, 24
-        return (cols or 80), (rows or 24)
+        return min(cols or 80, wire.MAX_COLS), min(rows or 24, wire.MAX_ROWS)
 
     def _write(self, data: bytes) -> None:
         view = memoryview(data)

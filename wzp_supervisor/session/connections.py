@@ -5,6 +5,10 @@ send into a per-client ``wire.Decoder`` and hands each complete frame to a callb
 holder sends goes out at once or waits in the client's output buffer until the socket is
 writable. A frame callback that raises refuses that client with an ERROR frame; nothing a
 client sends reaches further than its own connection.
+
+Bounds: a client frame is at most ``wire.MAX_CLIENT_FRAME`` bytes, and at most
+``MAX_CLIENTS`` connections are kept: a new one pushes out the oldest connection that is not
+an attacher (a half-sent HELLO, a reply nobody reads), or is refused when all are attachers.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from wzp_supervisor.session import wire
 from wzp_supervisor.session.process import peer_is_us
 
 RECV_CHUNK = 262144
+MAX_CLIENTS = 32
 SOCKET_BUFFER = 1024 * 1024
 _READ = selectors.EVENT_READ
 _WRITE = selectors.EVENT_WRITE
@@ -30,7 +35,7 @@ class Connection:
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
-        self.decoder = wire.Decoder()
+        self.decoder = wire.Decoder(wire.MAX_CLIENT_FRAME)
         self.out = bytearray()
         self.mode: str | None = None
         self.cols = 0
@@ -54,7 +59,7 @@ class Connections:
         self.sel = sel
         self.on_frame = on_frame
         self.on_drained = on_drained
-        self.conns: set[Connection] = set()
+        self.conns: dict[Connection, None] = {}  # oldest first
         self.attachers: list[Connection] = []
 
     # -- in ----------------------------------------------------------------------------------
@@ -72,9 +77,30 @@ class Connections:
             sock.setblocking(False)
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)
+            if len(self.conns) >= MAX_CLIENTS and not self._make_room():
+                with contextlib.suppress(OSError):
+                    sock.send(self._too_many)
+                sock.close()
+                continue
             conn = Connection(sock)
-            self.conns.add(conn)
+            self.conns[conn] = None
             self.sel.register(sock, _READ, lambda mask, conn=conn: self.on_event(conn, mask))
+
+    _too_many = wire.encode_json(wire.Frame.ERROR, {"message": "too many clients"})
+
+    def _make_room(self) -> bool:
+        """Drop the oldest connection that is not an attacher; False if all are."""
+        for conn in self.conns:
+            if conn.mode != "attach":
+                self.send(conn, self._too_many)
+                self.drop(conn)
+                return True
+        return False
+
+    def attach(self, conn: Connection) -> None:
+        """``conn`` becomes an attacher: it gets the live output."""
+        conn.mode = "attach"
+        self.attachers.append(conn)
 
     def on_event(self, conn: Connection, mask: int) -> None:
         """The client's socket is readable or writable."""
@@ -103,8 +129,8 @@ class Connections:
                 return
             try:
                 self.on_frame(conn, kind, payload)
-            except (wire.WireError, ValueError, TypeError) as exc:
-                self.refuse(conn, str(exc))
+            except Exception as exc:  # whatever a client sends, only its connection ends
+                self.refuse(conn, str(exc) or type(exc).__name__)
 
     # -- out ---------------------------------------------------------------------------------
 
@@ -165,7 +191,7 @@ class Connections:
         conn.closed = True
         self.sel.unregister(conn.sock)
         conn.sock.close()
-        self.conns.discard(conn)
+        self.conns.pop(conn, None)
         if conn in self.attachers:
             self.attachers.remove(conn)
         self.on_drained()

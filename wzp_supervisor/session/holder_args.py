@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 from wzp_supervisor.session.logfile import DEFAULT_BACKUPS, DEFAULT_MAX_BYTES
 from wzp_supervisor.session.process import RLIMITS
+from wzp_supervisor.session.wire import MAX_COLS, MAX_ROWS
 
 
 class Options(NamedTuple):
@@ -52,8 +53,8 @@ def parse_args(args: Sequence[str]) -> Options:
         argv = argv[1:]
     if not argv:
         parser.error("no program given (put it after --)")
-    if not (0 < ns.cols < 65536 and 0 < ns.rows < 65536):
-        parser.error("--cols/--rows out of range")
+    if not (0 < ns.cols <= MAX_COLS and 0 < ns.rows <= MAX_ROWS):
+        parser.error(f"--cols must be from 1 to {MAX_COLS} and --rows from 1 to {MAX_ROWS}")
     if ns.agent == "claude" and ns.session_file is None:
         parser.error("--agent claude needs --session-file")
     rlimits: dict[str, int] = {}

@@ -34,7 +34,7 @@ from wzp_supervisor.session.process import (
     set_winsize,
     spawn,
 )
-from wzp_supervisor.session.requests import Requests
+from wzp_supervisor.session.requests import RequestError, Requests
 from wzp_supervisor.session.screen import ScreenModel
 
 READ_CHUNK = 65536
@@ -45,6 +45,7 @@ STALL_GRACE = 5.0  # an attacher still behind after this long is disconnected
 SETTLE_DELAY = 0.03  # quiet time after which buffered output is fed to the screen model
 EXIT_DRAIN = 0.5  # after the program exits, how long to wait for the rest of its output
 FLUSH_DEADLINE = 2.0  # time given to clients to receive the last output and EXIT
+MAX_PENDING_INPUT = 1024 * 1024  # input queued for a program that does not read it
 _READ = selectors.EVENT_READ
 _WRITE = selectors.EVENT_WRITE
 
@@ -244,6 +245,14 @@ class Holder:
         self.pty_in += data
         self.write_master()
 
+    def check_input_room(self, size: int) -> None:
+        """Raise RequestError unless ``size`` more bytes of input fit in the queue."""
+        if len(self.pty_in) + size > MAX_PENDING_INPUT:
+            raise RequestError(
+                f"the program is not reading its input ({len(self.pty_in)} bytes waiting; "
+                f"at most {MAX_PENDING_INPUT} are kept)"
+            )
+
     def write_master(self) -> None:
         if self.pty_in:
             try:
@@ -285,6 +294,7 @@ class Holder:
             "cols": self.cols,
             "rows": self.rows,
             "attachers": len(self.clients.attachers),
+            "clients": len(self.clients.conns),
             "bracketed_paste": self.screen.modes.bracketed_paste,
             "started": self.started,
         }
