@@ -19,21 +19,14 @@ import signal
 import socket
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from wzp_supervisor.session import wire
+from wzp_supervisor.session.agent import Agent
 from wzp_supervisor.session.connections import Connections
 from wzp_supervisor.session.holder_args import Options
 from wzp_supervisor.session.logfile import RotatingLog
-from wzp_supervisor.session.process import (
-    FORWARDED,
-    StartError,
-    ignore_signal,
-    listen,
-    set_winsize,
-    spawn,
-)
+from wzp_supervisor.session.process import FORWARDED, ignore_signal, listen, set_winsize
 from wzp_supervisor.session.requests import RequestError, Requests
 from wzp_supervisor.session.screen import ScreenModel
 
@@ -66,6 +59,7 @@ class Holder:
         self.cols, self.rows = opts.cols, opts.rows
         self.log = RotatingLog(opts.log, opts.log_max_bytes, opts.log_backups)
         self.screen = ScreenModel(opts.cols, opts.rows)
+        self.agent = Agent(opts)
         self.sel = selectors.DefaultSelector()
         self.requests = Requests(self)
         self.clients = Connections(self.sel, self.requests.dispatch, self.maybe_resume)
@@ -105,20 +99,9 @@ class Holder:
         for sig in (signal.SIGCHLD, *FORWARDED):
             signal.signal(sig, ignore_signal)
         self.sel.register(wake_r, _READ, self.on_signal)
-        argv = list(self.opts.argv)
-        cwd = self.opts.cwd or Path.cwd()
-        if self.opts.agent == "claude" and self.opts.session_file is not None:
-            from wzp_supervisor.agents import claude
-
-            try:
-                argv = claude.launch_argv(argv, self.opts.session_file, cwd, self.note)
-            except Exception as exc:
-                raise StartError(f"cannot build the claude command line: {exc}") from exc
-        env = dict(os.environ)
-        env.setdefault("TERM", "xterm-256color")
-        self.pid, self.master = spawn(
-            argv, self.opts.cwd, env, self.opts.rlimits, self.cols, self.rows
-        )
+        self.agent.end_previous(self.note)
+        self.master = self.agent.start(self.note, self.cols, self.rows)
+        self.pid = self.agent.pid
         self.update_master()
 
     # -- loop --------------------------------------------------------------------------------
@@ -286,8 +269,9 @@ class Holder:
                 set_winsize(self.master, cols, rows)
 
     def info(self) -> dict[str, Any]:
-        """The holder's description, as the INFO reply of ``info``."""
+        """The holder's description, as the INFO reply of ``info`` (see ``holder``)."""
         return {
+            **self.agent.describe(),
             "target": self.opts.target,
             "pid": os.getpid(),
             "child_pid": self.pid,
@@ -327,6 +311,7 @@ class Holder:
         if pid == 0:
             return
         self.status = status
+        self.agent.exited(status)
         if self.master_eof:
             self.done = True
         else:
