@@ -240,7 +240,9 @@ def session_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[SessionEnv]:
 
 def stale_socket(path: Path) -> None:
     """Leave a socket file with nobody listening, as a SIGKILLed holder does."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for directory in reversed([path.parent, *path.parent.parents]):
+        if not directory.exists():
+            directory.mkdir(mode=0o700)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.bind(str(path))
     sock.close()

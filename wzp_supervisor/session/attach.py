@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wzp_supervisor.session import wire
-from wzp_supervisor.session.control import SessionError, connect
+from wzp_supervisor.session.control import SessionError, SessionRefused, connect
 from wzp_supervisor.session.terminal_modes import ModeTracker
 
 DEFAULT_DETACH_KEY = "ctrl+]"
@@ -291,6 +291,8 @@ class AttachClient:
                 next_line = now + LINE_REFRESH
             try:
                 return connect(self.socket_path, None)
+            except SessionRefused:
+                raise
             except SessionError:
                 pass
             ready, _, _ = select.select([self.stdin, self._wake_r], [], [], RETRY_INTERVAL)

@@ -14,14 +14,15 @@ an attacher (a half-sent HELLO, a reply nobody reads), or is refused when all ar
 from __future__ import annotations
 
 import contextlib
+import os
 import selectors
 import socket
 import time
 from collections.abc import Callable
 from typing import Any
 
+from wzp_supervisor.peercred import peer_uid
 from wzp_supervisor.session import wire
-from wzp_supervisor.session.process import peer_is_us
 
 RECV_CHUNK = 262144
 MAX_CLIENTS = 32
@@ -71,7 +72,7 @@ class Connections:
                 sock, _ = listener.accept()
             except (BlockingIOError, ConnectionAbortedError):
                 return
-            if not peer_is_us(sock):
+            if peer_uid(sock) not in (None, os.getuid()):
                 sock.close()
                 continue
             sock.setblocking(False)

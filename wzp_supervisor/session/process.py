@@ -94,9 +94,18 @@ def _check_private(directory: Path) -> None:
         raise StartError(str(exc)) from None
 
 
+def _make_private_dirs(directory: Path) -> None:
+    """Create ``directory`` and any missing parent, each 0700."""
+    if directory.is_dir():
+        return
+    _make_private_dirs(directory.parent)
+    with contextlib.suppress(FileExistsError):
+        directory.mkdir(mode=0o700)
+
+
 def listen(path: Path) -> socket.socket:
     """Bind the 0600 socket, in a 0700 directory; remove a dead holder's, refuse a live one's."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _make_private_dirs(path.parent)
     _check_private(path.parent)
     try:
         st = os.lstat(path)
@@ -127,14 +136,6 @@ def listen(path: Path) -> socket.socket:
 
 def ignore_signal(_signum: int, _frame: object) -> None:
     """Signals are handled in the loop, through the wakeup fd."""
-
-
-def peer_is_us(sock: socket.socket) -> bool:
-    if not hasattr(socket, "SO_PEERCRED"):
-        return True  # the 0700 directory and 0600 socket already keep others out
-    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    _, uid, _ = struct.unpack("3i", creds)
-    return bool(uid == os.getuid())
 
 
 def exit_like(status: int) -> NoReturn:

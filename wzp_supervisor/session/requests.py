@@ -38,7 +38,6 @@ class HolderState(Protocol):
 
 
 MAX_ENTER_DELAY = 10.0
-MAX_PEEK_LINES = 10000
 _REQUEST_MODES = ("attach", "peek", "send", "info")
 
 
@@ -115,7 +114,7 @@ class Requests:
             self.take_size(conn)
             clients.send(conn, wire.encode(wire.Frame.REDRAW, holder.screen.redraw()))
         elif mode == "peek":
-            lines = _int(hello, "lines", 0, MAX_PEEK_LINES, None)
+            lines = _int(hello, "lines", 0, wire.MAX_PEEK_LINES, None)
             conn.mode = "peek"
             screen = holder.screen
             x, y = screen.cursor()

@@ -25,8 +25,9 @@ Holder → client:
 
 A holder checks every field by type and range and answers a bad frame with ERROR: ``cols``
 1..``MAX_COLS`` and ``rows`` 1..``MAX_ROWS`` (0 in an attach HELLO: size unknown), ``lines``
-0..10000, ``enter_delay`` 0..10 s, client frames of at most ``MAX_CLIENT_FRAME`` bytes, and at
-most 1 MiB of input waiting for a program that does not read it.
+0..``MAX_PEEK_LINES``, ``enter_delay`` 0..10 s, client frames of at most
+``MAX_CLIENT_FRAME`` bytes, and at most 1 MiB of input waiting for a program that does not
+read it.
 
 A holder drops an attacher that stays too far behind; it closes the connection without an EXIT
 frame, and the attach client reconnects and gets a fresh REDRAW.
@@ -46,6 +47,7 @@ MAX_PAYLOAD = 32 * 1024 * 1024
 MAX_CLIENT_FRAME = 1024 * 1024  # the largest frame a holder accepts from a client
 MAX_COLS = 1000  # the largest screen a holder keeps
 MAX_ROWS = 500
+MAX_PEEK_LINES = 10000
 PROTOCOL_VERSION = 1  # the ``protocol`` of an ``info`` reply; bumped on incompatible change
 
 
