@@ -14,6 +14,10 @@ resized. SIGTERM, SIGHUP and SIGINT are forwarded as SIGTERM to the program's pr
 When the program exits, attachers get an EXIT frame, the socket is removed and the holder
 exits with the program's status (re-raising its terminating signal).
 
+The holder never needs the daemon once started: it sends it nothing but its stdout/stderr
+(pipes to the daemon's log streams), made non-blocking so that a daemon that died or stopped
+reading can neither block nor kill it. The agent keeps running, logging and serving clients.
+
 One thread, one ``selectors`` loop (``reactor``), no periodic timers: an idle holder uses no
 CPU. Clients are served by ``connections``, their requests handled by ``requests``; the command
 line is parsed in ``holder_args``. It imports neither circus, zmq, click nor rich, and pyte only
@@ -27,7 +31,13 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from wzp_supervisor.session.holder_args import Options, parse_args
-from wzp_supervisor.session.process import StartError, exit_like
+from wzp_supervisor.session.process import (
+    StartError,
+    exit_like,
+    exit_now,
+    quiet_std_streams,
+    report,
+)
 from wzp_supervisor.session.reactor import Holder
 
 __all__ = ["Holder", "Options", "main", "parse_args"]
@@ -35,6 +45,7 @@ __all__ = ["Holder", "Options", "main", "parse_args"]
 
 def main(args: Sequence[str] | None = None) -> NoReturn:
     """Entry point of ``python -m wzp_supervisor.session.holder``."""
+    quiet_std_streams()
     opts = parse_args(sys.argv[1:] if args is None else args)
     holder = Holder(opts)
     try:
@@ -42,11 +53,11 @@ def main(args: Sequence[str] | None = None) -> NoReturn:
     except StartError as exc:
         message = f"wzp holder {opts.target}: {exc}"
         holder.note(message)
-        print(message, file=sys.stderr)
+        report(message)
         listening = holder.listener is not None  # so the program itself could not start
         if listening:
             holder.remove_socket()
-        sys.exit(127 if listening else 1)
+        exit_now(127 if listening else 1)
     exit_like(holder.run())
 
 

@@ -138,10 +138,40 @@ def ignore_signal(_signum: int, _frame: object) -> None:
     """Signals are handled in the loop, through the wakeup fd."""
 
 
+def quiet_std_streams() -> None:
+    """Make stdout/stderr non-blocking when they are pipes or sockets (the daemon's log
+    streams): a daemon that is gone or not reading can then never block the holder; what
+    does not fit in the pipe is dropped."""
+    for fd in (1, 2):
+        try:
+            mode = os.fstat(fd).st_mode
+        except OSError:
+            continue
+        if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+            os.set_blocking(fd, False)
+
+
+def report(line: str) -> None:
+    """One line to stderr if it can be written at once; never raises, never blocks long."""
+    with contextlib.suppress(OSError):
+        os.write(2, (line.rstrip("\n") + "\n").encode(errors="replace"))
+
+
+def _flush_std_streams() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+
+
+def exit_now(code: int) -> NoReturn:
+    """Exit with ``code`` even when stdout/stderr lead nowhere any more."""
+    _flush_std_streams()
+    os._exit(code)
+
+
 def exit_like(status: int) -> NoReturn:
     """Exit with a child's wait status: same exit code, or the same terminating signal."""
-    sys.stdout.flush()
-    sys.stderr.flush()
+    _flush_std_streams()
     if os.WIFSIGNALED(status):
         signum = os.WTERMSIG(status)
         signal.set_wakeup_fd(-1)
