@@ -164,5 +164,6 @@ def peek(
 
 
 def info(path: Path, *, timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
-    """The holder's description: target, pid, child_pid, cols, rows, attachers, started."""
+    """The holder's description (protocol, target, pid, agent_pid, agent_create_time,
+    agent_started_at, session_id, last_exit, cols, rows, attachers, ...; see ``holder``)."""
     return request(path, {"mode": "info"}, timeout)

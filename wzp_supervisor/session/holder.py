@@ -14,6 +14,27 @@ resized. SIGTERM, SIGHUP and SIGINT are forwarded as SIGTERM to the program's pr
 When the program exits, attachers get an EXIT frame, the socket is removed and the holder
 exits with the program's status (re-raising its terminating signal).
 
+``info`` (HELLO ``{"mode": "info"}``) is how a daemon verifies and adopts a running holder
+and how health checks see it. The one INFO reply::
+
+    {"protocol": 1,                  # wire.PROTOCOL_VERSION
+     "target": "ws/pane",
+     "pid": 4242,                    # the holder
+     "agent_pid": 4243,              # the program (also as "child_pid")
+     "child_pid": 4243,
+     "agent_create_time": 1764400000.12,   # as psutil's create_time(); null if unknown
+     "agent_started_at": 1764400000.11,    # wall clock when the holder started it
+     "session_id": "uuid" | null,    # the Claude Code session (--agent claude)
+     "last_exit": null | {"code": int | null, "signal": int | null, "time": float},
+     "cols": 120, "rows": 40,        # the screen (and PTY) size
+     "attachers": 0, "clients": 1,   # attached views; open connections
+     "bracketed_paste": false,
+     "started": 1764400000.10}       # when the holder started
+
+``last_exit`` is set once the program has exited while the holder is still up (it drains
+output for a moment before it ends). The same facts stay behind in the agent record
+``s/WS.PANE.agent`` (see ``agent_record``).
+
 The holder never needs the daemon once started: it sends it nothing but its stdout/stderr
 (pipes to the daemon's log streams), made non-blocking so that a daemon that died or stopped
 reading can neither block nor kill it. The agent keeps running, logging and serving clients.

@@ -20,7 +20,8 @@ Holder → client:
 * ``OUTPUT`` (bytes): the program's output, live.
 * ``EXIT`` (JSON): ``{"code": int|null, "signal": int|null}``; the program ended and the holder
   is about to close the connection and exit with the same status.
-* ``INFO`` (JSON): the single reply to ``peek``/``send``/``info`` (then the holder closes).
+* ``INFO`` (JSON): the single reply to ``peek``/``send``/``info`` (then the holder closes);
+  the ``info`` reply is described in ``holder``.
 * ``ERROR`` (JSON): ``{"message": str}``; a refused request (then the holder closes).
 
 A holder checks every field by type and range and answers a bad frame with ERROR: ``cols``
