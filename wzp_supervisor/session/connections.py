@@ -70,9 +70,13 @@ class Connections:
         while True:
             try:
                 sock, _ = listener.accept()
-            except (BlockingIOError, ConnectionAbortedError):
+            except OSError:  # nothing pending, or no fd left: try again on the next event
                 return
-            if peer_uid(sock) not in (None, os.getuid()):
+            try:
+                ours = peer_uid(sock) in (None, os.getuid())
+            except OSError:
+                ours = False
+            if not ours:
                 sock.close()
                 continue
             sock.setblocking(False)
