@@ -240,7 +240,51 @@ def session_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[SessionEnv]:
 
 def stale_socket(path: Path) -> None:
     """Leave a socket file with nobody listening, as a SIGKILLed holder does."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for directory in reversed([path.parent, *path.parent.parents]):
+        if not directory.exists():
+            directory.mkdir(mode=0o700)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.bind(str(path))
     sock.close()
+
+
+def exchange(path: Path, data: bytes, timeout: float = 5.0) -> tuple[list[tuple[int, bytes]], bool]:
+    """Send raw ``data`` to a holder; the frames it answers with and whether it closed.
+
+    Reads until the holder closes the connection or ``timeout`` passes without a byte.
+    """
+    frames: list[tuple[int, bytes]] = []
+    buf = b""
+    closed = False
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(str(path))
+        with contextlib.suppress(OSError):
+            sock.sendall(data)
+        while True:
+            try:
+                chunk = sock.recv(1 << 20)
+            except TimeoutError:
+                break
+            except OSError:
+                closed = True
+                break
+            if not chunk:
+                closed = True
+                break
+            buf += chunk
+            while len(buf) >= 5:
+                kind, length = struct.unpack(">BI", buf[:5])
+                if len(buf) < 5 + length:
+                    break
+                frames.append((kind, buf[5 : 5 + length]))
+                buf = buf[5 + length :]
+    return frames, closed
+
+
+def vm_rss_mib(pid: int) -> float:
+    """Resident memory of ``pid`` in MiB, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for {pid}")

@@ -13,8 +13,8 @@ from wzp_supervisor.session.attach import (
     parse_detach_key,
 )
 from wzp_supervisor.session.logfile import PlainFilter, strip_escapes
-from wzp_supervisor.session.modes import ModeTracker
 from wzp_supervisor.session.screen import ScreenModel
+from wzp_supervisor.session.terminal_modes import ModeTracker
 
 
 def test_frames_survive_any_split() -> None:

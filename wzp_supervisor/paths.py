@@ -61,14 +61,33 @@ def daemon_log() -> Path:
     return logs_dir() / "daemon.jsonl"
 
 
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-")
+
+
+def _name_part(name: str) -> str:
+    """``name`` as one file-name part: itself when made of ``[a-z0-9_-]`` only (every valid
+    workspace and pane name), else ``%`` and the name with each other character as ``%XX``
+    (its UTF-8 bytes). Different names give different parts, never empty, never ``.``, ``..``
+    or containing ``/`` or ``.``, so a separator ``.`` between parts stays unambiguous."""
+    if name and all(ch in _NAME_CHARS for ch in name):
+        return name
+    escaped = (
+        ch
+        if ch in _NAME_CHARS
+        else "".join(f"%{b:02x}" for b in ch.encode("utf-8", "surrogatepass"))
+        for ch in name
+    )
+    return "%" + "".join(escaped)
+
+
 def pane_log(workspace: str, pane: str) -> Path:
     """Output log (scrollback) of one supervised pane."""
-    return logs_dir() / workspace / f"{pane}.log"
+    return logs_dir() / _name_part(workspace) / f"{_name_part(pane)}.log"
 
 
 def session_id_file(workspace: str, pane: str) -> Path:
     """The Claude Code session id an agent resumes, kept current by the daemon."""
-    return state_dir() / "sessions" / workspace / f"{pane}.id"
+    return state_dir() / "sessions" / _name_part(workspace) / f"{_name_part(pane)}.id"
 
 
 def worktrees_dir() -> Path:
@@ -168,17 +187,19 @@ def status_json() -> Path:
 
 
 def session_socket(workspace: str, pane: str) -> Path:
-    """Unix socket of the session holder of ``workspace/pane``.
+    """Unix socket of the session holder of ``workspace/pane``: ``s/WORKSPACE.PANE.sock``.
 
-    Falls back to a short hashed name when the readable one would not fit in sun_path.
+    Names hold no ``.``, so two panes never share a socket. Falls back to a short hashed name
+    (``s/HEX.sock``, one dot) when the readable one would not fit in sun_path.
     """
     sessions = runtime_base() / "s"
-    readable = sessions / f"{workspace}--{pane}.sock"
+    workspace, pane = _name_part(workspace), _name_part(pane)
+    readable = sessions / f"{workspace}.{pane}.sock"
     if len(os.fsencode(readable)) <= _MAX_SOCKET_PATH:
         return readable
     import hashlib  # only for names too long for sun_path
 
-    digest = hashlib.sha256(f"{workspace}/{pane}".encode()).hexdigest()[:20]
+    digest = hashlib.sha256(f"{workspace}/{pane}".encode()).hexdigest()[:24]
     return sessions / f"{digest}.sock"
 
 

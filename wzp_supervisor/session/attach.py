@@ -4,6 +4,8 @@ The local tty goes to raw mode; keys go to the holder, output comes back; SIGWIN
 new size. The detach key (default ctrl+], configurable with ``--detach-key`` or
 ``WZP_DETACH_KEY``) leaves the program running. When the program exits the client shows one
 line and reconnects by itself once the holder's socket is back (the supervisor restarts it).
+While attached, the terminal's ``wzp_target`` user var (OSC 1337 SetUserVar) holds the
+target, for WezTerm's ``pane:get_user_vars()``; it is cleared when the client ends.
 
 The line shown while waiting comes from a ``WaitingLine`` callback, called at the exit and
 then about once a second; the default says "agent-1 exited (code 1); waiting for restart…".
@@ -13,6 +15,7 @@ say "restarting in 2 s (attempt 2)".
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import select
@@ -26,10 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wzp_supervisor.session import wire
-from wzp_supervisor.session.control import SessionError, connect
-from wzp_supervisor.session.modes import ModeTracker
+from wzp_supervisor.session.control import SessionError, SessionRefused, connect
+from wzp_supervisor.session.terminal_modes import ModeTracker
 
 DEFAULT_DETACH_KEY = "ctrl+]"
+TARGET_VAR = "wzp_target"  # the user var naming the attached ws/pane
 RETRY_INTERVAL = 0.2
 LINE_REFRESH = 1.0
 
@@ -96,6 +100,13 @@ def detach_sequences(key: int) -> tuple[bytes, ...]:
     return tuple(sequences)
 
 
+def user_var(name: str, value: str | None) -> bytes:
+    """OSC 1337 SetUserVar: WezTerm shows it to Lua as ``pane:get_user_vars()[name]``;
+    ``value`` None clears it."""
+    encoded = base64.b64encode(value.encode()) if value is not None else b""
+    return b"\x1b]1337;SetUserVar=" + name.encode() + b"=" + encoded + b"\x07"
+
+
 class _Quit(Exception):
     """The local terminal went away or we were told to stop."""
 
@@ -133,7 +144,9 @@ class AttachClient:
         session is not there at the start (unless ``wait``)."""
         sock = None if self.wait else connect(self.socket_path, None)
         with self._signals(), self._raw():
+            detached = False
             try:
+                self._write(user_var(TARGET_VAR, self.target))
                 if sock is None:
                     sock = self._wait_for_holder(None)
                 while True:
@@ -143,14 +156,25 @@ class AttachClient:
                     self.modes = ModeTracker()
                     sock = self._wait_for_holder(status)
             except _Detached:
-                self._write(self.modes.reset_sequence())
-                self._write(f"\r\n[detached from {self.target}]\r\n".encode())
+                detached = True
             except _Quit:
-                self._write(self.modes.reset_sequence())
+                pass
             finally:
                 if sock is not None:
                     sock.close()
+                self._leave(detached)
         return 0
+
+    def _leave(self, detached: bool) -> None:
+        """Give the terminal back: modes reset (alternate screen left, cursor shown), the
+        cursor below the view, the target user var cleared, then the detached line."""
+        with contextlib.suppress(_Quit):
+            self._write(self.modes.reset_sequence())
+            if detached:
+                self._write(b"\x1b[%d;1H" % self._rows())
+            self._write(user_var(TARGET_VAR, None))
+            if detached:
+                self._write(f"\r\n[detached from {self.target}]\r\n".encode())
 
     # -- terminal ----------------------------------------------------------------------------
 
@@ -190,7 +214,13 @@ class AttachClient:
             rows, cols = termios.tcgetwinsize(self.stdin)
         except (termios.error, OSError):
             return 80, 24
-        return (cols or 80), (rows or 24)
+        return min(cols or 80, wire.MAX_COLS), min(rows or 24, wire.MAX_ROWS)
+
+    def _rows(self) -> int:
+        try:
+            return termios.tcgetwinsize(self.stdin)[0] or 999
+        except (termios.error, OSError):
+            return 999
 
     def _write(self, data: bytes) -> None:
         view = memoryview(data)
@@ -291,6 +321,8 @@ class AttachClient:
                 next_line = now + LINE_REFRESH
             try:
                 return connect(self.socket_path, None)
+            except SessionRefused:
+                raise
             except SessionError:
                 pass
             ready, _, _ = select.select([self.stdin, self._wake_r], [], [], RETRY_INTERVAL)

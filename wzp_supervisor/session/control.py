@@ -3,6 +3,10 @@
 Used by ``wzp send``/``wzp peek`` and by the daemon (task injection, screen fallback for
 status). Each call is one short connection; nothing here imports more than the standard
 library and ``wire``.
+
+Before a byte is sent, ``connect`` checks that the socket's directory and the runtime dir
+above it are ours, 0700 and not symlinks, and that the process serving the socket runs as
+our uid; otherwise it raises ``SessionRefused`` (another user may be impersonating a holder).
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from wzp_supervisor import paths
+from wzp_supervisor.peercred import PeerMismatch, require_own_peer
 from wzp_supervisor.session import wire
 
 DEFAULT_TIMEOUT = 10.0
@@ -28,6 +34,21 @@ class SessionNotFound(SessionError):
 
 class SessionStale(SessionError):
     """The socket exists but nothing listens on it (its holder died)."""
+
+
+class SessionRefused(SessionError):
+    """The socket's directory or its server is not ours; nothing was sent."""
+
+
+def check_socket_dirs(path: Path) -> None:
+    """Raise SessionRefused unless the socket's dir and the dir above it are private to us
+    (owner us, 0700, no symlink) and the one above that cannot be swapped by others."""
+    try:
+        paths.check_private_dir(path.parent)
+        paths.check_private_dir(path.parent.parent)
+        paths.check_parent_dir(path.parent.parent.parent)
+    except paths.RuntimeDirError as exc:
+        raise SessionRefused(f"refusing to use {path}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -59,7 +80,9 @@ class ScreenSnapshot:
 
 
 def connect(path: Path, timeout: float | None = DEFAULT_TIMEOUT) -> socket.socket:
-    """A connected socket to the holder at ``path``, or SessionNotFound / SessionStale."""
+    """A connected socket to the holder at ``path``, checked to be ours (SessionRefused), or
+    SessionNotFound / SessionStale."""
+    check_socket_dirs(path)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
@@ -73,6 +96,11 @@ def connect(path: Path, timeout: float | None = DEFAULT_TIMEOUT) -> socket.socke
     except OSError as exc:
         sock.close()
         raise SessionError(f"cannot connect to {path}: {exc.strerror or exc}") from None
+    try:
+        require_own_peer(sock, str(path))
+    except (PeerMismatch, OSError) as exc:
+        sock.close()
+        raise SessionRefused(str(exc)) from None
     return sock
 
 
@@ -122,7 +150,7 @@ def peek(
     """The session's current screen as text (``lines``: only the last N non-blank lines)."""
     hello: dict[str, Any] = {"mode": "peek"}
     if lines is not None:
-        hello["lines"] = lines
+        hello["lines"] = max(0, min(lines, wire.MAX_PEEK_LINES))
     body = request(path, hello, timeout)
     cursor = body.get("cursor", [0, 0])
     return ScreenSnapshot(
@@ -136,5 +164,6 @@ def peek(
 
 
 def info(path: Path, *, timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
-    """The holder's description: target, pid, child_pid, cols, rows, attachers, started."""
+    """The holder's description (protocol, target, pid, agent_pid, agent_create_time,
+    agent_started_at, session_id, last_exit, cols, rows, attachers, ...; see ``holder``)."""
     return request(path, {"mode": "info"}, timeout)

@@ -94,9 +94,18 @@ def _check_private(directory: Path) -> None:
         raise StartError(str(exc)) from None
 
 
+def _make_private_dirs(directory: Path) -> None:
+    """Create ``directory`` and any missing parent, each 0700."""
+    if directory.is_dir():
+        return
+    _make_private_dirs(directory.parent)
+    with contextlib.suppress(FileExistsError):
+        directory.mkdir(mode=0o700)
+
+
 def listen(path: Path) -> socket.socket:
     """Bind the 0600 socket, in a 0700 directory; remove a dead holder's, refuse a live one's."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _make_private_dirs(path.parent)
     _check_private(path.parent)
     try:
         st = os.lstat(path)
@@ -129,18 +138,40 @@ def ignore_signal(_signum: int, _frame: object) -> None:
     """Signals are handled in the loop, through the wakeup fd."""
 
 
-def peer_is_us(sock: socket.socket) -> bool:
-    if not hasattr(socket, "SO_PEERCRED"):
-        return True  # the 0700 directory and 0600 socket already keep others out
-    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    _, uid, _ = struct.unpack("3i", creds)
-    return bool(uid == os.getuid())
+def quiet_std_streams() -> None:
+    """Make stdout/stderr non-blocking when they are pipes or sockets (the daemon's log
+    streams): a daemon that is gone or not reading can then never block the holder; what
+    does not fit in the pipe is dropped."""
+    for fd in (1, 2):
+        try:
+            mode = os.fstat(fd).st_mode
+        except OSError:
+            continue
+        if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+            os.set_blocking(fd, False)
+
+
+def report(line: str) -> None:
+    """One line to stderr if it can be written at once; never raises, never blocks long."""
+    with contextlib.suppress(OSError):
+        os.write(2, (line.rstrip("\n") + "\n").encode(errors="replace"))
+
+
+def _flush_std_streams() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+
+
+def exit_now(code: int) -> NoReturn:
+    """Exit with ``code`` even when stdout/stderr lead nowhere any more."""
+    _flush_std_streams()
+    os._exit(code)
 
 
 def exit_like(status: int) -> NoReturn:
     """Exit with a child's wait status: same exit code, or the same terminating signal."""
-    sys.stdout.flush()
-    sys.stderr.flush()
+    _flush_std_streams()
     if os.WIFSIGNALED(status):
         signum = os.WTERMSIG(status)
         signal.set_wakeup_fd(-1)

@@ -8,14 +8,14 @@ at their next repaint. pyte itself is imported only when a screen is first neede
 unwatched holder stays small.
 
 Private modes (bracketed paste, cursor keys, mouse, alternate screen) are tracked exactly on
-every byte by ``modes.ModeTracker``.
+every byte by ``terminal_modes.ModeTracker``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from wzp_supervisor.session.modes import ModeTracker
+from wzp_supervisor.session.terminal_modes import ModeTracker
 
 DEFAULT_TAIL = 64 * 1024
 

@@ -20,8 +20,15 @@ Holder → client:
 * ``OUTPUT`` (bytes): the program's output, live.
 * ``EXIT`` (JSON): ``{"code": int|null, "signal": int|null}``; the program ended and the holder
   is about to close the connection and exit with the same status.
-* ``INFO`` (JSON): the single reply to ``peek``/``send``/``info`` (then the holder closes).
+* ``INFO`` (JSON): the single reply to ``peek``/``send``/``info`` (then the holder closes);
+  the ``info`` reply is described in ``holder``.
 * ``ERROR`` (JSON): ``{"message": str}``; a refused request (then the holder closes).
+
+A holder checks every field by type and range and answers a bad frame with ERROR: ``cols``
+1..``MAX_COLS`` and ``rows`` 1..``MAX_ROWS`` (0 in an attach HELLO: size unknown), ``lines``
+0..``MAX_PEEK_LINES``, ``enter_delay`` 0..10 s, client frames of at most
+``MAX_CLIENT_FRAME`` bytes, and at most 1 MiB of input waiting for a program that does not
+read it.
 
 A holder drops an attacher that stays too far behind; it closes the connection without an EXIT
 frame, and the attach client reconnects and gets a fresh REDRAW.
@@ -38,6 +45,11 @@ from typing import Any
 HEADER = struct.Struct(">BI")
 SIZE = struct.Struct(">HH")
 MAX_PAYLOAD = 32 * 1024 * 1024
+MAX_CLIENT_FRAME = 1024 * 1024  # the largest frame a holder accepts from a client
+MAX_COLS = 1000  # the largest screen a holder keeps
+MAX_ROWS = 500
+MAX_PEEK_LINES = 10000
+PROTOCOL_VERSION = 1  # the ``protocol`` of an ``info`` reply; bumped on incompatible change
 
 
 class Frame(IntEnum):
@@ -87,10 +99,10 @@ def decode_size(payload: bytes) -> tuple[int, int]:
 
 
 def decode_json(payload: bytes) -> dict[str, Any]:
-    """The JSON object of a control frame."""
+    """The JSON object of a control frame (its fields are for the receiver to check)."""
     try:
         obj = json.loads(payload)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise WireError(f"bad JSON payload: {exc}") from None
     if not isinstance(obj, dict):
         raise WireError("JSON payload is not an object")
