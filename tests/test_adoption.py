@@ -50,8 +50,10 @@ def test_daemon_sigkill_then_up_adopts_every_agent(wzp_env: WzpEnv) -> None:
     # adopted holders are supervised like any other: a kill is seen and restarted at once
     os.kill(before["demo/a1"], signal.SIGKILL)
     wzp_env.wait_for(
-        lambda: (p := wzp_env.process("demo/a1"))["pid"] not in (None, before["demo/a1"])
-        and p["state"] == "running",
+        lambda: (
+            (p := wzp_env.process("demo/a1"))["pid"] not in (None, before["demo/a1"])
+            and p["state"] == "running"
+        ),
         what="a1 restarted after its adopted holder was killed",
     )
     assert wzp_env.process("demo/a1")["restarts"] == 1
@@ -117,3 +119,22 @@ def test_a_task_in_flight_completes_once_across_a_daemon_kill(wzp_env: WzpEnv) -
     assert info["result"] == "echo: sleep=4 slow answer"
     log = (wzp_env.root / "a1.log").read_text().splitlines()
     assert log == ["sleep=4 slow answer"]  # typed once, never again after the restart
+
+
+def test_a_clean_exit_while_no_daemon_ran_is_judged_by_the_policy_late(wzp_env: WzpEnv) -> None:
+    trigger = wzp_env.root / "finish"
+    code = (
+        "import os, time\n"
+        f"while not os.path.exists({str(trigger)!r}): time.sleep(0.05)\n"
+        "raise SystemExit(0)"
+    )
+    start(wzp_env, config_with(pane("a1", "top_left", code, restart_policy="on-failure")))
+    holder = running_pid(wzp_env, "demo/a1")
+    kill_daemon(wzp_env)
+    trigger.touch()
+    wzp_env.wait_for(lambda: not psutil.pid_exists(holder), what="the holder ended")
+    wzp_env.wzp("up", check=True)
+    proc = wzp_env.process("demo/a1")
+    assert proc["state"] == "exited", proc  # on-failure: a clean exit stays down
+    assert proc["reason"] == "exited (code 0)"
+    assert proc["pid"] is None and proc["restarts"] == 0

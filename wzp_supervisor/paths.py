@@ -203,10 +203,8 @@ def session_socket(workspace: str, pane: str) -> Path:
     return sessions / f"{digest}.sock"
 
 
-def holder_exit_file(workspace: str, pane: str) -> Path:
-    """Where a session holder records how its agent ended, just before it exits itself.
-
-    Read by a daemon that adopted the holder (not its parent, so it gets no exit status) or
-    that finds the holder gone after a time without a daemon.
-    """
-    return session_socket(workspace, pane).with_suffix(".exit")
+def agent_record_file(workspace: str, pane: str) -> Path:
+    """The record a session holder keeps of its agent (``session/agent_record.py``), left
+    behind when it ends: how the agent ended is read from it by a daemon that adopted the
+    holder (not its parent, so no exit status) or found it gone after a time away."""
+    return session_socket(workspace, pane).with_suffix(".agent")

@@ -355,16 +355,24 @@ class ProcessTable:
 
 
 def read_exit_record(workspace: str, pane: str, holder_pid: int) -> tuple[int, float] | None:
-    """(exit code, uptime) that holder ``holder_pid`` recorded for its agent, if it did."""
+    """(exit code, uptime) of the agent holder ``holder_pid`` ran, from its agent record."""
     try:
-        record = json.loads(paths.holder_exit_file(workspace, pane).read_text())
+        record = json.loads(paths.agent_record_file(workspace, pane).read_text())
     except (OSError, ValueError):
         return None
     if not isinstance(record, dict) or record.get("holder_pid") != holder_pid:
         return None
-    code, signum = record.get("code"), record.get("signal")
-    started, ended = record.get("started"), record.get("ended")
-    uptime = ended - started if isinstance(started, float) and isinstance(ended, float) else 0.0
+    last = record.get("last_exit")
+    if not isinstance(last, dict):
+        return None
+    code, signum, ended = last.get("code"), last.get("signal"), last.get("time")
+    started = record.get("agent_started_at")
+    numbers = (int, float)
+    uptime = (
+        float(ended) - float(started)
+        if isinstance(ended, numbers) and isinstance(started, numbers)
+        else 0.0
+    )
     if isinstance(signum, int) and not isinstance(signum, bool):
         return -signum, uptime
     if isinstance(code, int) and not isinstance(code, bool):
