@@ -95,6 +95,7 @@ class Daemon:
         self.changes = 0  # counts schedule_save calls: did a request change anything?
         self._save_error: str | None = None
         self.keep_agents = False  # on stop, leave the holders for the next daemon
+        self.extra_hub: HubServer | None = None  # communication.socket_path, when set
         self.exec_again = False  # on stop, exec a new daemon in this process
         self.backend = CircusBackend(
             paths.circus_endpoint(),
@@ -184,6 +185,7 @@ class Daemon:
             await feature.start()
         await self.workspaces.restore(state, survivors)
         await self.hub.start()
+        await self._open_extra_socket()
         paths.pid_file().write_text(f"{os.getpid()}\n")
         self.notifier.ready(status=self.summary())
         if self.notifier.watchdog_interval():
@@ -217,6 +219,8 @@ class Daemon:
             except Exception:
                 log.exception("feature %s failed to stop", type(feature).__name__)
         await self.hub.stop()
+        if self.extra_hub is not None:
+            await self.extra_hub.stop()
         if self.keep_agents:
             self.processes.shutting_down = True  # exits from here on are the next daemon's
         else:
@@ -226,6 +230,31 @@ class Daemon:
         with contextlib.suppress(FileNotFoundError):
             paths.pid_file().unlink()
         log.info("daemon stopped")
+
+    async def _open_extra_socket(self) -> None:
+        """Also serve the hub at ``communication.socket_path`` when the config names one."""
+        configured = self.config.communication.socket_path
+        if not configured or Path(configured) == paths.hub_socket():
+            return
+        path = Path(configured)
+        try:
+            paths.check_extra_socket_path(path)
+            extra = HubServer(
+                path,
+                self.bus,
+                max_bytes=self.config.communication.max_message_bytes,
+                request_timeout=self.config.communication.message_timeout,
+            )
+            extra.handlers = self.hub.handlers  # the same types, registered once
+            await extra.start()
+        except (OSError, paths.RuntimeDirError) as exc:
+            message = f"not listening on communication.socket_path: {exc}"
+            log.error(message)
+            self.store.warnings.append(message)
+            self.bus.publish("Error", "error", reason=message)
+            return
+        self.extra_hub = extra
+        log.info("also serving the hub on %s", path)
 
     def _on_sighup(self) -> None:
         task = asyncio.ensure_future(self.reloader.reload())

@@ -24,7 +24,7 @@ def _builtin_doc() -> Document:
 
 @functools.cache
 def builtin_config() -> Config:
-    """The built-in configuration alone (``config/config.yaml``, shipped as ``wzp_supervisor/defaults``)."""
+    """The built-in configuration alone (``config/config.yaml``, shipped as ``defaults/``)."""
     return build(_builtin_doc(), None)
 
 
