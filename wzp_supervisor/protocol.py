@@ -8,7 +8,10 @@ Standard library only: the CLI and the hook import this on every call.
 from __future__ import annotations
 
 import json
-from typing import Any
+
+TYPE_CHECKING = False  # typing costs milliseconds to import; the hook command imports this
+if TYPE_CHECKING:
+    from typing import Any
 
 VERSION = 1
 DEFAULT_MAX_BYTES = 1_048_576
