@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from tests.claude_env import FakeHub, short_tmpdir
-from wzp_supervisor import hookfast
 from wzp_supervisor.agents.claude import default_hook_prefix, fast_hook_prefix
+from wzp_supervisor.cli import hook as hookfast
 
 PREFIXES = {"default": default_hook_prefix(), "fast": fast_hook_prefix()}
 

@@ -4,18 +4,30 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 
-from wzp_supervisor.client import DaemonNotRunning, HubClient, RequestFailed
+from wzp_supervisor.cli.hub_client import (
+    EXIT_FAILED,
+    EXIT_NOT_RUNNING,
+    HubError,
+    command_request,
+)
+from wzp_supervisor.cli.tables import human_duration, paint, table, use_colour
 
-EXIT_FAILED = 1
 EXIT_USAGE = 2
-EXIT_NOT_RUNNING = 3
 ENVELOPE = ("v", "id", "ok")  # protocol fields, not part of a command's answer
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Config file (default: $XDG_CONFIG_HOME/wezterm-parallel/config.yaml).",
+)
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
@@ -31,32 +43,25 @@ def hub_request(kind: str, *, socket_timeout: float | None = 60.0, **fields: Any
     is not sent, so requests may carry a ``timeout`` field of their own.
     """
     try:
-        with HubClient(timeout=socket_timeout) as client:
-            reply = client.request(kind, **fields)
-        return {k: v for k, v in reply.items() if k not in ENVELOPE}
-    except DaemonNotRunning:
-        fail("the wzp daemon is not running; run `wzp up`", EXIT_NOT_RUNNING)
-    except RequestFailed as exc:
-        fail(exc.message)
-    except TimeoutError:
-        fail(f"the daemon did not answer {kind!r} in time")
-    except (ConnectionError, OSError) as exc:
-        fail(f"lost the connection to the daemon: {exc}")
+        reply = command_request(kind, socket_timeout=socket_timeout, **fields)
+    except HubError as exc:
+        fail(exc.message, exc.exit_code)
+    return {k: v for k, v in reply.items() if k not in ENVELOPE}
 
 
 def print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
 
 
-from wzp_supervisor.render import human_duration, paint, table, use_colour  # noqa: E402
-
 __all__ = [
     "EXIT_FAILED",
     "EXIT_NOT_RUNNING",
     "EXIT_USAGE",
+    "config_option",
     "fail",
     "hub_request",
     "human_duration",
+    "json_option",
     "paint",
     "print_json",
     "table",

@@ -201,7 +201,7 @@ def reload_cmd(wait: bool) -> None:
     daemon keeps the config it has (exit status 1). Exit status 3 when the daemon is not
     running.
     """
-    from wzp_supervisor.client import DaemonNotRunning, HubClient, RequestFailed
+    from wzp_supervisor.cli.hub_client import DaemonNotRunning, HubClient, RequestFailed
 
     # Applying a reload may restart agents; give --wait as long as a service stop may take.
     try:

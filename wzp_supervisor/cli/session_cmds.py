@@ -83,7 +83,7 @@ class _NoDaemon(Exception):
 
 def _supervised(target: str) -> dict[str, Any] | None:
     """The daemon's record of ``target`` (None: not supervised); _NoDaemon without a daemon."""
-    from wzp_supervisor.client import HubClient
+    from wzp_supervisor.cli.hub_client import HubClient
 
     try:
         with HubClient(timeout=2) as client:
@@ -202,9 +202,3 @@ def logs(target: str, follow: bool, count: int | None, plain: bool) -> None:
         pass
     except BrokenPipeError:
         sys.stderr.close()
-
-
-def register(group: click.Group) -> None:
-    """Add the session commands to the root group."""
-    for command in (attach, send, peek, logs):
-        group.add_command(command)

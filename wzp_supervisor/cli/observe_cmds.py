@@ -92,7 +92,7 @@ def stats(as_json: bool, sort: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON document a line per update.")
 def top(interval: float, count: int | None, as_json: bool) -> None:
     """A live view of the processes using the most cpu (Ctrl-C to quit)."""
-    from wzp_supervisor.client import DaemonNotRunning, HubClient, RequestFailed
+    from wzp_supervisor.cli.hub_client import DaemonNotRunning, HubClient, RequestFailed
 
     interval = max(0.2, interval)
     shown = 0
@@ -141,7 +141,7 @@ def dashboard() -> None:
     """The control pane: every agent live; keys restart, stop, peek, attach, jump to waiting."""
     if not sys.stdin.isatty() or not sys.stdout.isatty():
         fail("the dashboard needs a terminal (try `wzp top` or `wzp status`)", 2)
-    from wzp_supervisor.dashboard import Dashboard
+    from wzp_supervisor.cli.dashboard import Dashboard
 
     sys.exit(Dashboard().run())
 
@@ -150,9 +150,3 @@ def dashboard() -> None:
 def metrics() -> None:
     """Print the Prometheus metrics (the same text as the metrics endpoint)."""
     click.echo(hub_request("metrics")["text"], nl=False)
-
-
-def register(group: click.Group) -> None:
-    """Add the observe verbs to the root group."""
-    for command in (stats, top, dashboard, metrics):
-        group.add_command(command)

@@ -27,7 +27,7 @@ from rich.table import Table
 from rich.text import Text
 
 from wzp_supervisor import paths
-from wzp_supervisor.client import DaemonNotRunning, HubClient, RequestFailed
+from wzp_supervisor.cli.hub_client import DaemonNotRunning, HubClient, RequestFailed
 from wzp_supervisor.summary import human_bytes, one_line, state_of
 
 STATE_STYLES = {

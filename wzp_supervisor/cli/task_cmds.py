@@ -244,7 +244,7 @@ def events(follow: bool, limit: int, topics: tuple[str, ...], as_json: bool) -> 
         for event in hub_request("events.recent", limit=limit)["events"]:
             show(event)
         return
-    from wzp_supervisor.client import DaemonNotRunning, HubClient, RequestFailed
+    from wzp_supervisor.cli.hub_client import DaemonNotRunning, HubClient, RequestFailed
 
     try:
         with HubClient(timeout=None) as client:
@@ -261,10 +261,3 @@ def events(follow: bool, limit: int, topics: tuple[str, ...], as_json: bool) -> 
     except KeyboardInterrupt:
         return
     fail("the daemon closed the event stream")
-
-
-def register(group: click.Group) -> None:
-    """Add the task verbs, broadcast and events to the root group."""
-    group.add_command(task)
-    group.add_command(broadcast)
-    group.add_command(events)

@@ -1,16 +1,18 @@
-"""Blocking hub client for the CLI, hooks and scripts. Standard library only (fast import)."""
+"""Blocking hub client for the CLI, the hook command and scripts. Standard library only."""
 
 from __future__ import annotations
 
 import json
 import os
 import socket
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from wzp_supervisor import paths, protocol
+
+TYPE_CHECKING = False  # typing costs milliseconds to import; the hook command imports this
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any
 
 
 class DaemonNotRunning(Exception):
@@ -26,10 +28,39 @@ class RequestFailed(Exception):
         self.message = message
 
 
+class HubError(Exception):
+    """A request that did not get an ok reply, as the CLI reports it: message and exit code."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+
+
+EXIT_FAILED = 1
+EXIT_NOT_RUNNING = 3
+NOT_RUNNING = "the wzp daemon is not running; run `wzp up`"
+
+
 def hub_socket_path() -> Path:
     """The hub socket: ``$WZP_HUB_SOCKET`` when set, else the one in the runtime dir."""
     override = os.environ.get("WZP_HUB_SOCKET")
     return Path(override) if override else paths.hub_socket()
+
+
+def connect_hub(path: Path, timeout: float | None) -> socket.socket:
+    """A socket connected to the hub at ``path``; DaemonNotRunning when nothing listens."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect(os.fspath(path))
+    except (FileNotFoundError, ConnectionRefusedError) as exc:
+        sock.close()
+        raise DaemonNotRunning(f"no wzp daemon answers on {path}") from exc
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 class HubClient:
@@ -49,19 +80,8 @@ class HubClient:
 
     def connect(self) -> None:
         """Connect, or raise DaemonNotRunning."""
-        if self._sock is not None:
-            return
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(os.fspath(self.path))
-        except (FileNotFoundError, ConnectionRefusedError) as exc:
-            sock.close()
-            raise DaemonNotRunning(f"no wzp daemon answers on {self.path}") from exc
-        except OSError:
-            sock.close()
-            raise
-        self._sock = sock
+        if self._sock is None:
+            self._sock = connect_hub(self.path, self.timeout)
 
     def close(self) -> None:
         if self._sock is not None:
@@ -72,7 +92,7 @@ class HubClient:
         """Send one request without waiting; returns its id."""
         self.connect()
         assert self._sock is not None
-        msg_id = uuid.uuid4().hex[:12]
+        msg_id = os.urandom(6).hex()
         self._sock.sendall(
             protocol.encode({"v": protocol.VERSION, "id": msg_id, "type": kind, **fields})
         )
@@ -119,3 +139,25 @@ def request(kind: str, timeout: float | None = 30.0, **fields: Any) -> dict[str,
     """One request on a fresh connection."""
     with HubClient(timeout=timeout) as client:
         return client.request(kind, **fields)
+
+
+def command_request(
+    kind: str, /, *, socket_timeout: float | None = 60.0, **fields: Any
+) -> dict[str, Any]:
+    """One request for a CLI command: its ok reply, or HubError saying what went wrong.
+
+    The one place that turns a failed request into the message and exit code the CLI
+    prints: 3 when no daemon runs, 1 for everything else. ``socket_timeout`` is how long
+    to wait for the reply (None: as long as it takes); it is not sent.
+    """
+    try:
+        with HubClient(timeout=socket_timeout) as client:
+            return client.request(kind, **fields)
+    except DaemonNotRunning:
+        raise HubError(NOT_RUNNING, EXIT_NOT_RUNNING) from None
+    except RequestFailed as exc:
+        raise HubError(exc.message, EXIT_FAILED) from None
+    except TimeoutError:
+        raise HubError(f"the daemon did not answer {kind!r} in time", EXIT_FAILED) from None
+    except (ConnectionError, OSError) as exc:
+        raise HubError(f"lost the connection to the daemon: {exc}", EXIT_FAILED) from None

@@ -1,4 +1,4 @@
-"""Isolation verbs: ``wzp diff ws/pane`` shows an agent's changes in its git worktree."""
+"""``wzp diff ws/pane``: an agent's changes in its git worktree."""
 
 from __future__ import annotations
 
@@ -30,8 +30,3 @@ def diff_cmd(target: str, stat: bool, as_json: bool) -> None:
             f"{answer['base']}",
             err=True,
         )
-
-
-def register(group: click.Group) -> None:
-    """Add ``diff`` to the root group."""
-    group.add_command(diff_cmd)
