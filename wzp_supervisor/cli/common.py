@@ -15,7 +15,8 @@ from wzp_supervisor.cli.hub_client import (
     HubError,
     command_request,
 )
-from wzp_supervisor.cli.tables import human_duration, paint, table, use_colour
+from wzp_supervisor.cli.printable import printable
+from wzp_supervisor.cli.tables import human_duration, paint, plural, table, use_colour
 
 EXIT_USAGE = 2
 ENVELOPE = ("v", "id", "ok")  # protocol fields, not part of a command's answer
@@ -30,9 +31,18 @@ config_option = click.option(
 )
 
 
+def echo(text: str, *, multiline: bool = False, err: bool = False, nl: bool = True) -> None:
+    """Print ``text`` with its control characters escaped (:func:`printable`).
+
+    For every line that carries data from the daemon, agents or the user; ``multiline``
+    keeps newlines and tabs.
+    """
+    click.echo(printable(text, multiline), err=err, nl=nl)
+
+
 def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
-    """Print ``wzp: message`` on stderr and exit with ``code``."""
-    click.echo(f"wzp: {message}", err=True)
+    """Print ``wzp: message`` on stderr (control characters escaped) and exit with ``code``."""
+    echo(f"wzp: {message}", multiline=True, err=True)
     sys.exit(code)
 
 
@@ -58,12 +68,15 @@ __all__ = [
     "EXIT_NOT_RUNNING",
     "EXIT_USAGE",
     "config_option",
+    "echo",
     "fail",
     "hub_request",
     "human_duration",
     "json_option",
     "paint",
+    "plural",
     "print_json",
+    "printable",
     "table",
     "use_colour",
 ]

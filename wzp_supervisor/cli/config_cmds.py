@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from wzp_supervisor.cli.common import config_option, fail
+from wzp_supervisor.cli.common import config_option, echo, fail, plural
 
 
 @click.group()
@@ -27,7 +27,8 @@ def config_check(path: Path | None) -> None:
     except FileNotFoundError as exc:
         fail(f"{exc.filename}: no such file")
     source = cfg.path or "built-in defaults"
-    click.echo(f"{source}: ok ({len(cfg.templates)} templates: {', '.join(sorted(cfg.templates))})")
+    names = ", ".join(sorted(cfg.templates))
+    echo(f"{source}: ok ({plural(len(cfg.templates), 'template')}: {names})")
 
 
 @config.command(name="show")
@@ -47,4 +48,4 @@ def config_show(fmt: str, config_path: Path | None) -> None:
         cfg = load_config(config_path)
     except ConfigError as exc:
         fail(str(exc))
-    click.echo(dump_config(cfg, fmt).rstrip("\n"))  # type: ignore[arg-type]
+    echo(dump_config(cfg, fmt).rstrip("\n"), multiline=True)  # type: ignore[arg-type]

@@ -18,17 +18,21 @@ from wzp_supervisor import paths
 from wzp_supervisor.cli.common import (
     EXIT_NOT_RUNNING,
     config_option,
+    echo,
     fail,
     hub_request,
     human_duration,
 )
-from wzp_supervisor.cli.hub_client import DaemonNotRunning, HubClient
+from wzp_supervisor.cli.hub_client import DaemonNotRunning, HubClient, UnsafeHub
 
 
 def _ping(timeout: float = 2.0) -> dict[str, Any] | None:
+    """The daemon's ping reply (None: none answers); exits 1 for a hub that is not ours."""
     try:
         with HubClient(timeout=timeout) as client:
             return client.request("ping")
+    except UnsafeHub as exc:
+        fail(str(exc))
     except (DaemonNotRunning, OSError, ConnectionError):
         return None
 
@@ -126,7 +130,7 @@ def ping() -> None:
     answer = _ping()
     if answer is None:
         fail("the wzp daemon is not running; run `wzp up`", EXIT_NOT_RUNNING)
-    click.echo(
+    echo(
         f"pong: pid {answer['pid']}, version {answer['version']}, "
         f"up {human_duration(answer['uptime'])}"
     )

@@ -6,7 +6,8 @@ socket (found and connected to by :mod:`wzp_supervisor.cli.hub_client`, encoded 
 :mod:`wzp_supervisor.protocol`) and waits for the one-line reply, all within
 :data:`DEADLINE_S`. Whatever happens (no daemon, refused connection, timeout, bad input) it
 exits 0 and prints nothing on stdout, which Claude Code may read as hook output. With
-``$WZP_HOOK_DEBUG`` set it prints one line on stderr saying what happened.
+``$WZP_HOOK_DEBUG`` set it prints one line on stderr saying what happened; it always does
+when it refused to talk to a hub socket that is not private to us (and sent nothing).
 
 It sits on the latency path of every tool call, so it imports only the standard library and
 the stdlib-only modules named above, and no typing at run time.
@@ -22,6 +23,7 @@ import time
 
 from wzp_supervisor import protocol
 from wzp_supervisor.cli import hub_client
+from wzp_supervisor.cli.printable import printable
 
 TYPE_CHECKING = False  # typing itself costs ~5 ms to import; mypy understands this idiom
 if TYPE_CHECKING:
@@ -174,9 +176,12 @@ def main(argv: list[str]) -> int:
             }
             reply = _send(protocol.encode(message), deadline)
             outcome = f"reply {reply.strip()[:200]!r}"
+    except hub_client.UnsafeHub as exc:  # nothing was sent; say so even without debug
+        outcome = f"not sent: {exc}"
+        debug = True
     except Exception as exc:
         outcome = f"failed: {_failure(exc)}"
     if debug:
         elapsed_ms = (time.monotonic() - start) * 1000
-        print(f"wzp hook {event}: {outcome} ({elapsed_ms:.1f} ms)", file=sys.stderr)
+        print(printable(f"wzp hook {event}: {outcome} ({elapsed_ms:.1f} ms)"), file=sys.stderr)
     return 0

@@ -1,4 +1,9 @@
-"""Blocking hub client for the CLI, the hook command and scripts. Standard library only."""
+"""Blocking hub client for the CLI, the hook command and scripts. Standard library only.
+
+Before it sends a byte, every connection checks that the socket's directory is private to
+us (ours, mode 0700, not a symlink) and that the process serving the socket runs as us;
+otherwise it raises :class:`UnsafeHub` and sends nothing.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import socket
 from pathlib import Path
 
 from wzp_supervisor import paths, protocol
+from wzp_supervisor.peercred import PeerMismatch, require_own_peer
 
 TYPE_CHECKING = False  # typing costs milliseconds to import; the hook command imports this
 if TYPE_CHECKING:
@@ -17,6 +23,10 @@ if TYPE_CHECKING:
 
 class DaemonNotRunning(Exception):
     """No daemon answers on the hub socket."""
+
+
+class UnsafeHub(Exception):
+    """The hub socket's directory or its server is not private to us; nothing was sent."""
 
 
 class RequestFailed(Exception):
@@ -48,15 +58,37 @@ def hub_socket_path() -> Path:
     return Path(override) if override else paths.hub_socket()
 
 
+def check_socket_dir(path: Path, what: str = "the hub socket") -> None:
+    """Raise UnsafeHub unless the directory holding the socket ``path`` is private to us.
+
+    ``what`` names the socket in the message.
+    """
+    directory = path.parent
+    try:
+        paths.check_parent_dir(directory.parent)
+        paths.check_private_dir(directory)
+    except paths.RuntimeDirError as exc:
+        raise UnsafeHub(f"refusing to talk to {what} {path}: {exc}") from None
+
+
 def connect_hub(path: Path, timeout: float | None) -> socket.socket:
-    """A socket connected to the hub at ``path``; DaemonNotRunning when nothing listens."""
+    """A socket connected to the hub at ``path`` whose server runs as us.
+
+    Raises DaemonNotRunning (nothing listens there), UnsafeHub (the directory or the
+    server is another user's: nothing is sent) or OSError.
+    """
+    check_socket_dir(path)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.settimeout(timeout)
         sock.connect(os.fspath(path))
+        require_own_peer(sock, f"the hub socket {path}")
     except (FileNotFoundError, ConnectionRefusedError) as exc:
         sock.close()
         raise DaemonNotRunning(f"no wzp daemon answers on {path}") from exc
+    except PeerMismatch as exc:
+        sock.close()
+        raise UnsafeHub(str(exc)) from None
     except BaseException:
         sock.close()
         raise
@@ -79,7 +111,7 @@ class HubClient:
         self.close()
 
     def connect(self) -> None:
-        """Connect, or raise DaemonNotRunning."""
+        """Connect, or raise DaemonNotRunning / UnsafeHub (see :func:`connect_hub`)."""
         if self._sock is None:
             self._sock = connect_hub(self.path, self.timeout)
 
@@ -155,6 +187,8 @@ def command_request(
             return client.request(kind, **fields)
     except DaemonNotRunning:
         raise HubError(NOT_RUNNING, EXIT_NOT_RUNNING) from None
+    except UnsafeHub as exc:
+        raise HubError(str(exc), EXIT_FAILED) from None
     except RequestFailed as exc:
         raise HubError(exc.message, EXIT_FAILED) from None
     except TimeoutError:

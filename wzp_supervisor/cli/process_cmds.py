@@ -11,7 +11,7 @@ import sys
 import click
 
 from wzp_supervisor.cli import status_view
-from wzp_supervisor.cli.common import hub_request, json_option, print_json
+from wzp_supervisor.cli.common import echo, hub_request, json_option, print_json
 
 
 @click.command()
@@ -46,7 +46,7 @@ def _control(action: str, doc: str) -> click.Command:
             print_json(answer)
             return
         for proc in answer["processes"]:
-            click.echo(
+            echo(
                 f"{proc['target']}: {proc['state']}"
                 + (f" (pid {proc['pid']})" if proc.get("pid") else "")
             )
@@ -66,4 +66,4 @@ kill = _control("kill", "Kill TARGET's whole process tree at once (SIGKILL); it 
 def signal_cmd(target: str, signame: str) -> None:
     """Send a signal such as HUP or USR1 to TARGET's process group (policy still applies)."""
     answer = hub_request("process.signal", target=target, signal=signame)
-    click.echo(f"sent {answer['signal']} to {', '.join(answer['signalled'])}")
+    echo(f"sent {answer['signal']} to {', '.join(answer['signalled'])}")

@@ -12,6 +12,7 @@ import sys
 import time
 
 from wzp_supervisor.cli import hub_client, tables
+from wzp_supervisor.cli.printable import printable
 from wzp_supervisor.summary import state_of
 
 TYPE_CHECKING = False
@@ -41,7 +42,7 @@ def run(argv: list[str]) -> int | None:
 
 
 def _error(message: str, code: int) -> int:
-    print(f"wzp: {message}", file=sys.stderr)
+    print(printable(f"wzp: {message}", multiline=True), file=sys.stderr)
     return code
 
 
@@ -89,7 +90,7 @@ def show_list(as_json: bool = False) -> int:
         _print_json({"processes": processes})
         return 0
     for proc in processes:
-        print(f"{proc['target']}\t{state_of(proc)}")
+        print(f"{printable(str(proc['target']))}\t{printable(state_of(proc))}")
     return 0
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import sys
 
+from wzp_supervisor.cli.printable import printable
+
 _ANSI = {"green": 32, "cyan": 36, "blue": 34, "yellow": 33, "magenta": 35, "red": 31, "white": 37}
 STATE_COLOURS = {
     "running": "green",
@@ -37,6 +39,11 @@ def paint(text: str, state: str, colour: bool | None = None) -> str:
     return f"\033[{bold}{code}m{text}\033[0m"
 
 
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """``1 template``, ``2 templates``, ``0 processes`` (``words``: the plural form)."""
+    return f"{count} {word if count == 1 else (words or word + 's')}"
+
+
 def human_duration(seconds: float | None) -> str:
     """``3s``, ``4m12s``, ``2h05m``, ``3d04h`` (``-`` for None)."""
     if seconds is None:
@@ -52,7 +59,12 @@ def human_duration(seconds: float | None) -> str:
 
 
 def table(rows: list[list[str]], header: list[str], states: list[str] | None = None) -> str:
-    """Aligned columns; the second column is coloured by ``states`` when given."""
+    """Aligned columns; the second column is coloured by ``states`` when given.
+
+    Cells are shown with their control characters escaped (:func:`printable`).
+    """
+    header = [printable(h) for h in header]
+    rows = [[printable(c) for c in row] for row in rows]
     widths = [len(h) for h in header]
     for row in rows:
         widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]

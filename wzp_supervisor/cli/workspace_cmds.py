@@ -11,13 +11,15 @@ import click
 
 from wzp_supervisor.cli.common import (
     config_option,
+    echo,
     fail,
     hub_request,
     json_option,
+    plural,
     print_json,
     table,
 )
-from wzp_supervisor.cli.hub_client import DaemonNotRunning, HubClient
+from wzp_supervisor.cli.hub_client import DaemonNotRunning, HubClient, UnsafeHub
 
 
 @click.group()
@@ -48,9 +50,9 @@ def workspace_create(
         print_json(answer)
         return
     ws = answer["workspace"]
-    click.echo(f"workspace {ws['name']} created from template {ws['template']} in {ws['dir']}")
+    echo(f"workspace {ws['name']} created from template {ws['template']} in {ws['dir']}")
     for target in ws["processes"]:
-        click.echo(f"  {target}    attach: wzp attach {target}")
+        echo(f"  {target}    attach: wzp attach {target}")
     from wzp_supervisor.cli.wezterm_spawn import maybe_lay_out
 
     maybe_lay_out(ws["name"])
@@ -80,9 +82,8 @@ def workspace_list(as_json: bool) -> None:
 def workspace_delete(name: str, force: bool) -> None:
     """Stop workspace NAME's processes and forget it."""
     answer = hub_request("workspace.delete", socket_timeout=None, name=name, force=force)
-    click.echo(
-        f"workspace {answer['deleted']} deleted ({len(answer['processes'])} processes stopped)"
-    )
+    stopped = plural(len(answer["processes"]), "process", "processes")
+    echo(f"workspace {answer['deleted']} deleted ({stopped} stopped)")
 
 
 @workspace.command(name="switch")
@@ -116,6 +117,8 @@ def layout(name: str, as_json: bool, directory: Path | None, config_path: Path |
             listing = client.request("workspace.list")["workspaces"]
             if any(ws["name"] == name for ws in listing):
                 plan = client.request("layout", name=name)["layout"]
+    except UnsafeHub as exc:
+        fail(str(exc))
     except (DaemonNotRunning, OSError, ConnectionError):
         plan = None
     if plan is None:
