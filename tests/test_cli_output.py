@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import io
 import json
+import socket
+import subprocess
+import sys
+from typing import Any
 
+import pytest
 from rich.console import Console
 
 from tests.conftest import WzpEnv
 from tests.test_tasks import start_agents, wait_agent
+from wzp_supervisor import protocol
 from wzp_supervisor.cli.dashboard import Dashboard
 from wzp_supervisor.cli.printable import printable
 
@@ -96,3 +102,67 @@ def test_printable_escapes_controls_and_keeps_text() -> None:
     assert printable("a\nb\tc\r\x7f\x85\x9b") == "a\\nb\\tc\\r\\x7f\\x85\\x9b"
     assert printable("a\nb\tc\r", multiline=True) == "a\nb\tc\\r"
     assert printable("bad\udcffbyte") == "bad\\udcffbyte"
+
+
+# -- text that is not valid Unicode -----------------------------------------------------------
+
+
+def _raw_request(env: WzpEnv, line: bytes) -> dict[str, Any]:
+    """Send one raw line to the hub; return its reply."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(30)
+        sock.connect(str(env.runtime_dir / "hub.sock"))
+        sock.sendall(line)
+        reply = b""
+        while not reply.endswith(b"\n"):
+            chunk = sock.recv(65536)
+            assert chunk, reply
+            reply += chunk
+    answer: dict[str, Any] = json.loads(reply)
+    return answer
+
+
+def test_a_lone_surrogate_is_refused_and_breaks_nothing(daemon: WzpEnv) -> None:
+    ok = daemon.wzp("task", "submit", "a fine prompt", "--json", check=True)
+    assert json.loads(ok.stdout)["task"]["state"] == "queued"
+    for line in (
+        b'{"v":1,"id":"s1","type":"task.submit","prompt":"x\\ud800y"}\n',  # JSON escape
+        b'{"v":1,"id":"s2","type":"task.submit","prompt":"x\xed\xa0\x80y"}\n',  # raw bytes
+    ):
+        reply = _raw_request(daemon, line)
+        assert reply["ok"] is False
+        assert reply["error"]["code"] == "bad_request"
+        assert "'prompt'" in reply["error"]["message"]
+    nested = (
+        b'{"v":1,"id":"s3","type":"status.update","agent":"demo/a1","event":"Stop",'
+        b'"payload":{"tool_input":{"command":"\\udcff"}}}\n'
+    )
+    reply = _raw_request(daemon, nested)
+    assert reply["ok"] is False and "'payload.tool_input.command'" in reply["error"]["message"]
+    # a surrogate pair is fine: it is one character
+    pair = b'{"v":1,"id":"s4","type":"task.submit","prompt":"emoji \\ud83d\\ude00"}\n'
+    assert _raw_request(daemon, pair)["ok"] is True
+
+    listing = daemon.wzp("task", "list", "--json", check=True)
+    prompts = [t["prompt"] for t in json.loads(listing.stdout)["tasks"]]
+    assert prompts == ["a fine prompt", "emoji \U0001f600"]
+
+
+def test_task_submit_of_bytes_that_are_not_utf8_fails_cleanly(daemon: WzpEnv) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "wzp_supervisor", "task", "submit", b"bad\xffbyte"],
+        env=daemon.env,
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode == 1, done
+    assert b"Traceback" not in done.stderr
+    assert b"'prompt'" in done.stderr and b"not valid" in done.stderr
+    assert json.loads(daemon.wzp("task", "list", "--json", check=True).stdout)["tasks"] == []
+
+
+def test_encode_never_raises_and_round_trips_a_lone_surrogate() -> None:
+    line = protocol.encode({"v": 1, "type": "x", "prompt": "a\ud800b\\\udcffc"})
+    assert json.loads(line) == {"v": 1, "type": "x", "prompt": "a\ud800b\\\udcffc"}
+    with pytest.raises(protocol.ProtocolError, match="'prompt'"):
+        protocol.decode_request(line)

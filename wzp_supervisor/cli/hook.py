@@ -95,8 +95,16 @@ def _read_stdin(deadline: float) -> bytes:
 
 
 def _cut(value: Any, limit: int | None) -> Any:
-    if isinstance(value, str) and limit is not None and len(value) > limit:
-        return value[:limit]
+    """``value`` cut to ``limit`` characters, lone surrogates (JSON allows them, the hub
+    refuses them) replaced by U+FFFD."""
+    if not isinstance(value, str):
+        return value
+    if limit is not None and len(value) > limit:
+        value = value[:limit]
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in value)
     return value
 
 

@@ -147,7 +147,7 @@ class HubClient:
         msg_id = self.send(kind, **fields)
         while True:
             message = self.read_message()
-            if message.get("id") != msg_id:
+            if message.get("id") != msg_id and not _untied_error(message):
                 continue  # an event pushed on a subscribed connection
             if not message.get("ok"):
                 error = message.get("error") or {}
@@ -165,6 +165,12 @@ class HubClient:
                 return
             if message.get("type") == "event":
                 yield message["event"]
+
+
+def _untied_error(message: dict[str, Any]) -> bool:
+    """An error reply the hub could not tie to a request (its id was unreadable): it answers
+    the request just sent, the only one waiting on this connection."""
+    return message.get("id") is None and message.get("ok") is False
 
 
 def request(kind: str, timeout: float | None = 30.0, **fields: Any) -> dict[str, Any]:
