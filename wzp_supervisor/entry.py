@@ -8,12 +8,27 @@ served by stdlib-only modules (:mod:`wzp_supervisor.cli.hook`,
 
 from __future__ import annotations
 
+import os
 import sys
 
 
 def main() -> None:
-    """Run ``wzp``: the hook and status fast paths, else the click CLI."""
-    argv = sys.argv[1:]
+    """Run ``wzp``; when the reader of its output has gone (``wzp status | head -1``) it
+    stops quietly with exit status 1 instead of a BrokenPipeError traceback."""
+    try:
+        try:
+            _run(sys.argv[1:])
+        finally:
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # what is left in the buffer goes nowhere, so the flush at exit cannot fail again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(1)
+
+
+def _run(argv: list[str]) -> None:
+    """The hook and status fast paths, else the click CLI."""
     if argv[:1] == ["hook"]:
         from wzp_supervisor.cli import hook
 

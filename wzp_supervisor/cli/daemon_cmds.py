@@ -20,10 +20,15 @@ from wzp_supervisor.cli.common import (
     config_option,
     echo,
     fail,
-    hub_request,
     human_duration,
 )
-from wzp_supervisor.cli.hub_client import DaemonNotRunning, HubClient, UnsafeHub
+from wzp_supervisor.cli.hub_client import (
+    DaemonNotRunning,
+    HubClient,
+    HubError,
+    UnsafeHub,
+    command_request,
+)
 
 
 def _ping(timeout: float = 2.0) -> dict[str, Any] | None:
@@ -102,8 +107,17 @@ def up(config_path: Path | None, timeout: float) -> None:
 @click.command()
 @click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for it.")
 def down(timeout: float) -> None:
-    """Stop every agent gracefully, save state and stop the daemon."""
-    answer = hub_request("shutdown")
+    """Stop every agent gracefully, save state and stop the daemon.
+
+    With no daemon running there is nothing to do, and that is success.
+    """
+    try:
+        answer = command_request("shutdown")
+    except HubError as exc:
+        if exc.exit_code != EXIT_NOT_RUNNING:
+            fail(exc.message, exc.exit_code)
+        echo("wzp daemon is not running (nothing to stop)")
+        return
     pid = int(answer["pid"])
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -36,8 +36,8 @@ def list_processes(as_json: bool) -> None:
     sys.exit(status_view.show_list(as_json))
 
 
-def _control(action: str, doc: str) -> click.Command:
-    @click.command(name=action, help=doc)
+def _control(action: str, doc: str, short_help: str | None = None) -> click.Command:
+    @click.command(name=action, help=doc, short_help=short_help)
     @click.argument("target")
     @json_option
     def command(target: str, as_json: bool) -> None:
@@ -55,9 +55,18 @@ def _control(action: str, doc: str) -> click.Command:
 
 
 start = _control("start", "Start TARGET (ws, ws/pane or all); clears backoff and fatal.")
-stop = _control("stop", "Stop TARGET gracefully (SIGTERM to the group, SIGKILL after the timeout).")
-restart = _control("restart", "Stop then start TARGET.")
-kill = _control("kill", "Kill TARGET's whole process tree at once (SIGKILL); it stays stopped.")
+stop = _control(
+    "stop",
+    "Stop TARGET (ws, ws/pane or all) gracefully: SIGTERM to the group, SIGKILL after the timeout.",
+    "Stop TARGET gracefully (SIGTERM to the group, SIGKILL after the timeout).",
+)
+restart = _control("restart", "Stop then start TARGET (ws, ws/pane or all).")
+kill = _control(
+    "kill",
+    "Kill the whole process tree of TARGET (ws, ws/pane or all) at once (SIGKILL); it stays "
+    "stopped.",
+    "Kill TARGET's whole process tree at once (SIGKILL); it stays stopped.",
+)
 
 
 @click.command(name="signal")

@@ -21,6 +21,12 @@ from wzp_supervisor.cli.common import (
 )
 from wzp_supervisor.cli.hub_client import DaemonNotRunning, HubClient, UnsafeHub
 
+no_layout_option = click.option(
+    "--no-layout",
+    is_flag=True,
+    help="Do not open the panes through `wezterm cli` (the WezTerm plugin lays them out).",
+)
+
 
 @click.group()
 def workspace() -> None:
@@ -36,11 +42,15 @@ def workspace() -> None:
     type=click.Path(path_type=Path, file_okay=False),
     help="Directory the agents work in (default: the current directory).",
 )
+@no_layout_option
 @json_option
 def workspace_create(
-    name: str, template: str | None, directory: Path | None, as_json: bool
+    name: str, template: str | None, directory: Path | None, no_layout: bool, as_json: bool
 ) -> None:
-    """Create workspace NAME from a template and start its agents."""
+    """Create workspace NAME from a template and start its agents.
+
+    When WezTerm is running, its panes are opened there through `wezterm cli`.
+    """
     target_dir = (directory or Path.cwd()).expanduser().resolve()
     fields: dict[str, Any] = {"name": name, "dir": os.fspath(target_dir)}
     if template:
@@ -53,6 +63,8 @@ def workspace_create(
     echo(f"workspace {ws['name']} created from template {ws['template']} in {ws['dir']}")
     for target in ws["processes"]:
         echo(f"  {target}    attach: wzp attach {target}")
+    if no_layout:
+        return
     from wzp_supervisor.cli.wezterm_spawn import maybe_lay_out
 
     maybe_lay_out(ws["name"])
@@ -88,11 +100,17 @@ def workspace_delete(name: str, force: bool) -> None:
 
 @workspace.command(name="switch")
 @click.argument("name")
-def workspace_switch(name: str) -> None:
-    """Show workspace NAME in WezTerm (or print its attach commands without WezTerm)."""
+@no_layout_option
+def workspace_switch(name: str, no_layout: bool) -> None:
+    """Show workspace NAME in WezTerm (or print its attach commands without WezTerm).
+
+    With --no-layout it only checks that NAME exists (exit 1 when it does not).
+    """
     listing = hub_request("workspace.list")["workspaces"]
     if not any(ws["name"] == name for ws in listing):
         fail(f"no workspace named {name!r}")
+    if no_layout:
+        return
     from wzp_supervisor.cli.wezterm_spawn import switch_to
 
     switch_to(name)
