@@ -23,7 +23,6 @@ import time
 
 from wzp_supervisor import protocol
 from wzp_supervisor.cli import hub_client
-from wzp_supervisor.cli.printable import printable
 
 TYPE_CHECKING = False  # typing itself costs ~5 ms to import; mypy understands this idiom
 if TYPE_CHECKING:
@@ -191,5 +190,7 @@ def main(argv: list[str]) -> int:
         outcome = f"failed: {_failure(exc)}"
     if debug:
         elapsed_ms = (time.monotonic() - start) * 1000
+        from wzp_supervisor.cli.printable import printable
+
         print(printable(f"wzp hook {event}: {outcome} ({elapsed_ms:.1f} ms)"), file=sys.stderr)
     return 0

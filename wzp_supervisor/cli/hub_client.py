@@ -7,9 +7,9 @@ otherwise it raises :class:`UnsafeHub` and sends nothing.
 
 from __future__ import annotations
 
+import _socket  # not socket: its enums cost the hook command milliseconds to import
 import json
 import os
-import socket
 from pathlib import Path
 
 from wzp_supervisor import paths, protocol
@@ -71,14 +71,14 @@ def check_socket_dir(path: Path, what: str = "the hub socket") -> None:
         raise UnsafeHub(f"refusing to talk to {what} {path}: {exc}") from None
 
 
-def connect_hub(path: Path, timeout: float | None) -> socket.socket:
+def connect_hub(path: Path, timeout: float | None) -> _socket.socket:
     """A socket connected to the hub at ``path`` whose server runs as us.
 
     Raises DaemonNotRunning (nothing listens there), UnsafeHub (the directory or the
     server is another user's: nothing is sent) or OSError.
     """
     check_socket_dir(path)
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         sock.settimeout(timeout)
         sock.connect(os.fspath(path))
@@ -101,7 +101,7 @@ class HubClient:
     def __init__(self, path: Path | None = None, timeout: float | None = 30.0) -> None:
         self.path = path or hub_socket_path()
         self.timeout = timeout
-        self._sock: socket.socket | None = None
+        self._sock: _socket.socket | None = None
         self._buffer = b""
 
     def __enter__(self) -> HubClient:
