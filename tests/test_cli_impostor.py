@@ -26,23 +26,29 @@ from tests.test_security import as_nobody_prefix
 
 PY = sys.executable
 
-# Run as nobody: serve a hub at argv[1] that says ok to everything (with the fields the CLI
-# prints), appending every byte received to argv[2].
+# Run as nobody: serve a hub at argv[1] (and any more sockets after it) that says ok to
+# everything (with the fields the CLI prints), appending every byte received to argv[-1].
 FAKE_HUB = r"""
 import json, os, socket, sys, threading
-sock_path, log_path = sys.argv[1], sys.argv[2]
-if not os.path.exists(os.path.dirname(sock_path)):
-    os.mkdir(os.path.dirname(sock_path))
-    os.chmod(os.path.dirname(sock_path), 0o777)
+sock_paths, log_path = sys.argv[1:-1], sys.argv[-1]
 ANSWER = {
     "pid": 4242, "version": "6.6.6", "uptime": 1.0, "done": True,
     "task": {"id": "t1", "state": "done", "result": "ATTACKER ANSWER"},
     "daemon": {"pid": 4242}, "workspaces": [], "processes": [], "events": [],
 }
-server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-server.bind(sock_path)
-os.chmod(sock_path, 0o777)
-server.listen(16)
+def listen(path):
+    if not os.path.exists(os.path.dirname(path)):
+        os.makedirs(os.path.dirname(path))
+        os.chmod(os.path.dirname(path), 0o777)
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    os.chmod(path, 0o777)
+    server.listen(16)
+    return server
+def accept(server):
+    while True:
+        conn, _ = server.accept()
+        threading.Thread(target=serve, args=(conn,), daemon=True).start()
 def serve(conn):
     with conn:
         buffer = b""
@@ -61,10 +67,11 @@ def serve(conn):
                     msg_id = None
                 reply = {"v": 1, "id": msg_id, "ok": True, **ANSWER}
                 conn.sendall(json.dumps(reply).encode() + b"\n")
+servers = [listen(path) for path in sock_paths]
+for server in servers:
+    threading.Thread(target=accept, args=(server,), daemon=True).start()
 print("ready", flush=True)
-while True:
-    conn, _ = server.accept()
-    threading.Thread(target=serve, args=(conn,), daemon=True).start()
+threading.Event().wait()
 """
 
 
@@ -80,10 +87,10 @@ class Impostor:
 
 
 @contextlib.contextmanager
-def impostor_hub(sock: Path, log: Path) -> Iterator[Impostor]:
-    """Run FAKE_HUB as nobody at ``sock``; stop it afterwards."""
+def impostor_hub(sock: Path, log: Path, *more: Path) -> Iterator[Impostor]:
+    """Run FAKE_HUB as nobody at ``sock`` (and ``more`` sockets); stop it afterwards."""
     proc = subprocess.Popen(
-        [*as_nobody_prefix(), PY, "-c", FAKE_HUB, str(sock), str(log)],
+        [*as_nobody_prefix(), PY, "-c", FAKE_HUB, str(sock), *map(str, more), str(log)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd="/",
@@ -157,9 +164,13 @@ def test_a_runtime_dir_made_by_another_user_is_refused(shared_tmp: Path, victim:
     env["TMPDIR"] = str(shared_tmp)
     victim.env.clear()
     victim.env.update(env)
-    with impostor_hub(runtime / "hub.sock", runtime / "received") as fake:
+    session = runtime / "s" / "demo--agent-1.sock"
+    with impostor_hub(runtime / "hub.sock", runtime / "received", session) as fake:
         assert os.stat(runtime).st_uid != os.getuid()
         for args in CLIENT_CALLS:
+            refuses(victim.wzp(*args), runtime)
+        # the session verbs talk to holder sockets in the same dir
+        for args in (("send", "demo/agent-1", "hunter2"), ("peek", "demo/agent-1")):
             refuses(victim.wzp(*args), runtime)
         hook = victim.wzp("hook", "Stop", input="{}", extra_env={"WZP_AGENT": "demo/agent-1"})
         hook_refuses(hook, runtime)
