@@ -2,7 +2,9 @@
 
 This is click's documented ``LazyGroup`` pattern: the group knows every command by name and
 the ``module.attribute`` that defines it, and imports that module only when the command
-runs or its help is shown, so ``wzp status`` does not pay for ``wzp service``.
+runs or its help is shown, so ``wzp status`` does not pay for ``wzp service``. The lazy
+table is the group's ``commands`` mapping itself (:class:`LazyCommands`), so click's
+"did you mean" suggestions and ``main.commands`` see every command.
 """
 
 from __future__ import annotations
