@@ -7,9 +7,11 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+import wzp_supervisor
 from tests.conftest import WzpEnv
 from tests.test_wezterm_cli import fake_wezterm
 
@@ -79,3 +81,27 @@ def test_no_layout_leaves_the_panes_to_the_plugin(daemon: WzpEnv) -> None:
     daemon.wzp("workspace", "switch", "demo", check=True)
     calls = [json.loads(line) for line in log.read_text().splitlines()]
     assert [c[2] for c in calls] == ["spawn", "split-pane", "split-pane"]
+
+
+def test_the_fast_paths_import_only_the_standard_library() -> None:
+    """The hook command and the status view run before click; nothing else may come in."""
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); "
+        "import wzp_supervisor.cli.hook, wzp_supervisor.cli.status_view; "
+        "print('\\n'.join(sorted(sys.modules)))"
+    )
+    package_parent = str(Path(wzp_supervisor.__file__).resolve().parent.parent)
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", code, package_parent],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    foreign = {
+        name
+        for name in done.stdout.split()
+        if name.split(".")[0] not in sys.stdlib_module_names
+        and name.split(".")[0] not in ("wzp_supervisor", "__main__")
+    }
+    assert foreign == set()
