@@ -80,7 +80,8 @@ def test_no_layout_leaves_the_panes_to_the_plugin(daemon: WzpEnv) -> None:
     # without the flag the same calls lay the panes out
     daemon.wzp("workspace", "switch", "demo", check=True)
     calls = [json.loads(line) for line in log.read_text().splitlines()]
-    assert [c[2] for c in calls] == ["spawn", "split-pane", "split-pane"]
+    # it first asks which windows already show the workspace, then opens one
+    assert [c[2] for c in calls] == ["list", "spawn", "split-pane", "split-pane"]
 
 
 def test_the_fast_paths_import_only_the_standard_library() -> None:

@@ -26,6 +26,7 @@ from wzp_supervisor.cli.hub_client import (
     DaemonNotRunning,
     HubClient,
     HubError,
+    RequestFailed,
     UnsafeHub,
     command_request,
 )
@@ -38,17 +39,69 @@ def _ping(timeout: float = 2.0) -> dict[str, Any] | None:
             return client.request("ping")
     except UnsafeHub as exc:
         fail(str(exc))
+    except RequestFailed as exc:  # e.g. the daemon is at its connection cap: say so
+        fail(f"the wzp daemon refused: {exc.message}")
     except (DaemonNotRunning, OSError, ConnectionError):
         return None
 
 
+def _print_warnings(answer: dict[str, Any], config_path: Path | None) -> None:
+    """What the user should know at start: config problems and the daemon's own warnings."""
+    from wzp_supervisor.config import ConfigError, load_config
+    from wzp_supervisor.preflight import config_warnings
+
+    try:
+        cfg = load_config(config_path)
+    except (ConfigError, OSError):
+        cfg = None
+    if cfg is not None:
+        for warning in config_warnings(cfg, os.environ):
+            echo(str(warning), err=True)
+    for text in answer.get("warnings") or []:
+        echo(f"wzp daemon: warning: {text}", err=True)
+
+
 @click.command()
+@click.argument("action", required=False, type=click.Choice(["restart"]))
 @config_option
-def daemon(config_path: Path | None) -> None:
-    """Run the supervisor in the foreground (what systemd and launchd run)."""
+@click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait (restart).")
+def daemon(action: str | None, config_path: Path | None, timeout: float) -> None:
+    """Run the supervisor in the foreground (what systemd and launchd run).
+
+    `wzp daemon restart` replaces the running daemon with a new one (the installed version,
+    the current config) and keeps every agent running: the new daemon adopts them.
+
+    \b
+    Example:
+      wzp daemon restart      # after upgrading wezterm-parallel
+    """
+    if action == "restart":
+        _restart(timeout)
+        return
     from wzp_supervisor.daemon import run_daemon
 
     sys.exit(run_daemon(config_path))
+
+
+def _restart(timeout: float) -> None:
+    before = _ping()
+    if before is None:
+        fail("the wzp daemon is not running; run `wzp up`", EXIT_NOT_RUNNING)
+    asked = time.monotonic()
+    command_request("daemon.restart")
+    deadline = asked + timeout
+    while time.monotonic() < deadline:
+        answer = _ping(timeout=1.0)
+        if answer is not None and answer["uptime"] < time.monotonic() - asked:
+            agents = command_request("status")["processes"]
+            running = sum(1 for p in agents if p.get("state") == "running")
+            echo(
+                f"wzp daemon restarted (pid {answer['pid']}, version {answer['version']}); "
+                f"{running} running processes kept"
+            )
+            return
+        time.sleep(0.1)
+    fail(f"the daemon did not come back within {timeout:g}s (see {paths.logs_dir()})")
 
 
 @click.command()
@@ -59,6 +112,7 @@ def up(config_path: Path | None, timeout: float) -> None:
     running = _ping()
     if running:
         click.echo(f"wzp daemon already running (pid {running['pid']})")
+        _print_warnings(running, config_path)
         return
     if config_path is not None:
         from wzp_supervisor.config import ConfigError, load_config
@@ -67,14 +121,14 @@ def up(config_path: Path | None, timeout: float) -> None:
             load_config(config_path)
         except ConfigError as exc:
             fail(str(exc))
-    log_dir = paths.logs_dir()
-    log_dir.mkdir(parents=True, exist_ok=True)
-    out = log_dir / "daemon.out"
+    from wzp_supervisor.daemon_logging import daemon_out_path, open_daemon_out
+
+    out = daemon_out_path()
     argv = [sys.executable, "-m", "wzp_supervisor", "daemon"]
     if config_path is not None:
         argv += ["--config", os.fspath(config_path.resolve())]
-    with open(out, "ab") as sink:
-        start = out.stat().st_size
+    with open_daemon_out() as sink:
+        start = os.fstat(sink.fileno()).st_size
         proc = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
@@ -92,6 +146,7 @@ def up(config_path: Path | None, timeout: float) -> None:
             answer = _ping(timeout=1.0)
             if answer:
                 click.echo(f"wzp daemon started (pid {answer['pid']})")
+                _print_warnings(answer, config_path)
                 return
             if proc.poll() is not None:
                 break
