@@ -18,7 +18,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from pathlib import Path
 from typing import IO, Any, NoReturn, Protocol
 
@@ -96,6 +96,7 @@ class Daemon:
         self._save_error: str | None = None
         self.keep_agents = False  # on stop, leave the holders for the next daemon
         self.extra_hub: HubServer | None = None  # communication.socket_path, when set
+        self._jobs: set[asyncio.Task[None]] = set()
         self.exec_again = False  # on stop, exec a new daemon in this process
         self.backend = CircusBackend(
             paths.circus_endpoint(),
@@ -183,7 +184,9 @@ class Daemon:
             feature.restore(state)
         for feature in self.features:
             await feature.start()
-        await self.workspaces.restore(state, survivors)
+        await self.workspaces.restore(state, survivors.holders)
+        if survivors.outdated:
+            self._background(self._renew_outdated(sorted(survivors.outdated)))
         await self.hub.start()
         await self._open_extra_socket()
         paths.pid_file().write_text(f"{os.getpid()}\n")
@@ -255,6 +258,25 @@ class Daemon:
             return
         self.extra_hub = extra
         log.info("also serving the hub on %s", path)
+
+    async def _renew_outdated(self, targets: list[str]) -> None:
+        """Restart holders of an older version one at a time (agents resume), never all at
+        once: each is back running before the next goes down."""
+        for target in targets:
+            proc = self.processes.processes.get(target)
+            if proc is None or proc.pid is None:
+                continue
+            log.info("restarting %s: its holder is from an older version", target)
+            await self.processes.restart(proc)
+            for _ in range(600):
+                if proc.state != "starting":
+                    break
+                await asyncio.sleep(0.1)
+
+    def _background(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._jobs.add(task)
+        task.add_done_callback(self._jobs.discard)
 
     def _on_sighup(self) -> None:
         task = asyncio.ensure_future(self.reloader.reload())
