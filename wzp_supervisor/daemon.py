@@ -20,9 +20,10 @@ import sys
 import time
 from collections.abc import Coroutine, Mapping
 from pathlib import Path
-from typing import IO, Any, NoReturn, Protocol
+from typing import IO, Any, NoReturn
 
 from wzp_supervisor import fd_budget, paths, protocol
+from wzp_supervisor.acknowledging_hub import AcknowledgingHub
 from wzp_supervisor.adoption import verify_survivors
 from wzp_supervisor.agent_states import AgentStates
 from wzp_supervisor.circus_backend import CircusBackend, ProcessExit
@@ -30,10 +31,9 @@ from wzp_supervisor.config import Config, load_config
 from wzp_supervisor.config_reload import Reloader
 from wzp_supervisor.daemon_logging import setup_logging
 from wzp_supervisor.events import EventBus
-from wzp_supervisor.features import DaemonContext, Feature, Handler
+from wzp_supervisor.features import DaemonContext, Feature
 from wzp_supervisor.holder_scope import scope_prefix
 from wzp_supervisor.hub import HubServer
-from wzp_supervisor.hub_schema import check_fields
 from wzp_supervisor.observe import Observer
 from wzp_supervisor.plugins import PluginHost
 from wzp_supervisor.process_control import ProcessControl
@@ -352,48 +352,6 @@ class Daemon:
         register("workspace.list", self.workspaces.handle_list)
         register("workspace.delete", self.workspaces.handle_delete)
         register("layout", self.workspaces.handle_layout)
-
-
-class Persistence(Protocol):
-    """How many changes were scheduled for saving, and saving them now."""
-
-    changes: int
-
-    def persist(self) -> None:
-        """Save unsaved changes now; raises ProtocolError when they could not be saved."""
-
-
-class AcknowledgingHub:
-    """The hub as features see it: every request is checked against its type's schema
-    first; a reply to a request that changed anything goes out only once the change is
-    durably saved, and when it cannot be, the request fails with the reason."""
-
-    def __init__(self, hub: HubServer, persistence: Persistence) -> None:
-        self._hub = hub
-        self._persistence = persistence
-
-    @property
-    def request_timeout(self) -> float:
-        return self._hub.request_timeout
-
-    def register(self, kind: str, handler: Handler) -> None:
-        persistence = self._persistence
-
-        async def acknowledged(msg: dict[str, Any]) -> dict[str, Any]:
-            check_fields(kind, msg)
-            before = persistence.changes
-            reply = await handler(msg)
-            if persistence.changes != before:
-                persistence.persist()
-            return reply
-
-        self._hub.register(kind, acknowledged)
-
-    def unregister(self, kind: str) -> None:
-        self._hub.unregister(kind)
-
-    def serves(self, kind: str) -> bool:
-        return self._hub.serves(kind)
 
 
 def run_daemon(config_path: Path | None = None) -> int:
