@@ -35,6 +35,7 @@ from wzp_supervisor.features import DaemonContext, Feature
 from wzp_supervisor.holder_scope import scope_prefix
 from wzp_supervisor.hub import HubServer
 from wzp_supervisor.observe import Observer
+from wzp_supervisor.plugin_token import plugin_token
 from wzp_supervisor.plugins import PluginHost
 from wzp_supervisor.process_control import ProcessControl
 from wzp_supervisor.process_table import ProcessTable
@@ -159,7 +160,7 @@ class Daemon:
     def write_ui_file(self) -> None:
         """What the WezTerm plugin needs of the config (keys, theme, templates), for Lua."""
         try:
-            write_ui_file(ui_file_path(), build_ui_document(self.config))
+            write_ui_file(ui_file_path(), build_ui_document(self.config, plugin_token()))
         except OSError as exc:
             log.warning("could not write %s: %s", ui_file_path(), exc)
 

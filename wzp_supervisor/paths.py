@@ -52,6 +52,11 @@ def backups_dir() -> Path:
     return state_dir() / "backups"
 
 
+def plugin_token_file() -> Path:
+    """The per-user token that authenticates status.json and ui.json to the plugin."""
+    return state_dir() / "plugin.token"
+
+
 def logs_dir() -> Path:
     return state_dir() / "logs"
 
