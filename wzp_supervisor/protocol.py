@@ -33,10 +33,12 @@ TIMEOUT = "timeout"
 class ProtocolError(Exception):
     """A message that cannot be served; carries the error code for the reply."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, msg_id: str | int | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.msg_id = msg_id
+        """The id of the request it answers, when the request got that far."""
 
 
 # Where a decoded string may hold a lone surrogate: a \uD800-\uDFFF escape, or the same
@@ -89,15 +91,15 @@ def decode_request(line: bytes) -> dict[str, Any]:
         raise ProtocolError(BAD_JSON, f"not valid JSON: {exc}") from None
     if not isinstance(message, dict):
         raise ProtocolError(BAD_REQUEST, "a message must be a JSON object")
+    msg_id = message.get("id")
+    if msg_id is not None and (isinstance(msg_id, bool) or not isinstance(msg_id, str | int)):
+        raise ProtocolError(BAD_REQUEST, "'id' must be a string or an integer")
     version = message.get("v", VERSION)
     if version != VERSION:
-        raise ProtocolError(BAD_REQUEST, f"unsupported protocol version {version!r}")
+        raise ProtocolError(BAD_REQUEST, f"unsupported protocol version {version!r}", msg_id)
     kind = message.get("type")
     if not isinstance(kind, str) or not kind:
-        raise ProtocolError(BAD_REQUEST, "missing 'type'")
-    msg_id = message.get("id")
-    if msg_id is not None and not isinstance(msg_id, str | int):
-        raise ProtocolError(BAD_REQUEST, "'id' must be a string or an integer")
+        raise ProtocolError(BAD_REQUEST, "missing 'type'", msg_id)
     if _MAYBE_SURROGATE.search(line):
         where = _lone_surrogate(message)
         if where is not None:
@@ -105,6 +107,7 @@ def decode_request(line: bytes) -> dict[str, Any]:
                 BAD_REQUEST,
                 f"field '{where}' is not valid Unicode text (it holds a lone surrogate, "
                 "as bytes that are not UTF-8 become)",
+                msg_id,
             )
     return message
 
