@@ -51,6 +51,27 @@ def test_daemon_sigkill_then_up_adopts_every_agent(wzp_env: WzpEnv) -> None:
         assert agent_children(pid) == agents[target]  # the same agent, no duplicate
     events = wzp_env.wzp("events", "--json", check=True).stdout
     assert "ProcessAdopted" in events
+    # plain circusctl sees the adopted holders as the watchers' processes
+    circusctl = Path(sys.executable).parent / "circusctl"
+    endpoint = f"ipc://{wzp_env.runtime_dir / 'circus.sock'}"
+    for target, pid in before.items():
+        listed = subprocess.run(
+            [
+                str(circusctl),
+                "--endpoint",
+                endpoint,
+                "--timeout",
+                "10",
+                "list",
+                target.replace("/", "."),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=wzp_env.env,
+        )
+        assert listed.returncode == 0, listed.stderr
+        assert listed.stdout.strip() == str(pid)
     # adopted holders are supervised like any other: a kill is seen and restarted at once
     os.kill(before["demo/a1"], signal.SIGKILL)
     wzp_env.wait_for(
@@ -206,3 +227,48 @@ def test_holders_of_an_older_version_are_adopted_then_renewed_one_at_a_time(
         "ProcessStarted",
     ], renewals
     assert renewals[0][1] == renewals[1][1] and renewals[2][1] == renewals[3][1]
+
+
+FAKE_SYSTEMD_RUN = """#!/bin/sh
+# stands in for `systemd-run --user --scope ... -- CMD`: runs CMD in place, as the real one does
+while [ "$#" -gt 0 ] && [ "$1" != "--" ]; do shift; done
+shift
+exec "$@"
+"""
+
+
+def test_under_a_user_manager_sigterm_replaces_the_daemon_and_keeps_the_agents(
+    wzp_env: WzpEnv,
+) -> None:
+    bin_dir = wzp_env.root / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "systemd-run"
+    fake.write_text(FAKE_SYSTEMD_RUN)
+    fake.chmod(0o755)
+    manager = Path(wzp_env.env["XDG_RUNTIME_DIR"]) / "systemd"
+    manager.mkdir()
+    (manager / "private").touch()  # what systemd-run talks to: "a reachable user manager"
+    wzp_env.env.update(
+        {
+            "PATH": f"{bin_dir}:{wzp_env.env['PATH']}",
+            "INVOCATION_ID": "0123456789abcdef0123456789abcdef",
+            "MANAGERPID": "1",
+        }
+    )
+    start(wzp_env, config_with(pane("a1", "top_left", SLEEP)))
+    holder = running_pid(wzp_env, "demo/a1")
+    assert "systemd-run" not in " ".join(psutil.Process(holder).cmdline())  # exec'd in place
+    daemon_pid = wzp_env.daemon_pid()
+    assert daemon_pid is not None
+    os.kill(daemon_pid, signal.SIGTERM)  # what systemctl --user stop/restart sends
+    wzp_env.wait_for(
+        lambda: (
+            not psutil.pid_exists(daemon_pid) or psutil.Process(daemon_pid).status() == "zombie"
+        ),
+        what="the daemon gone",
+    )
+    assert psutil.pid_exists(holder) and psutil.Process(holder).status() != "zombie"
+    wzp_env.wzp("up", check=True)
+    assert wzp_env.process("demo/a1")["pid"] == holder
+    wzp_env.wzp("down", check=True)  # and down still means: stop everything
+    wzp_env.wait_for(lambda: not psutil.pid_exists(holder), what="the agent stopped by down")
