@@ -177,9 +177,18 @@ def peek(target: str, lines: int | None, as_json: bool) -> None:
 @click.argument("target")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new output.")
 @click.option("--lines", "-n", "count", type=click.IntRange(min=0), help="Only the last N lines.")
-@click.option("--plain", is_flag=True, help="Strip escape sequences and control characters.")
+@click.option(
+    "--plain",
+    is_flag=True,
+    help="Text as the terminal showed it (replayed through a screen), no escape sequences.",
+)
 def logs(target: str, follow: bool, count: int | None, plain: bool) -> None:
-    """Print the output log of session TARGET (ws/pane), rotated files included."""
+    """Print the output log of session TARGET (ws/pane), rotated files included.
+
+    \b
+    Example:
+      wzp logs demo/agent-1 --plain -n 50
+    """
     from wzp_supervisor import paths
     from wzp_supervisor.session import logfile
 
@@ -187,25 +196,57 @@ def logs(target: str, follow: bool, count: int | None, plain: bool) -> None:
     if not logfile.log_files(path) and not follow:
         fail(f"no log for {target} (looked for {path})")
     out = sys.stdout.buffer
-    text = logfile.PlainFilter() if plain else None
-
-    def emit(data: bytes) -> None:
-        out.write(text.feed(data).encode() if text is not None else data)
-        out.flush()
-
     try:
+        if plain:
+            _plain_logs(path, follow, count)
+            return
         if count is not None:
-            emit(logfile.last_lines(path, count))
+            out.write(logfile.last_lines(path, count))
         else:
             for chunk in logfile.read_all(path):
-                emit(chunk)
+                out.write(chunk)
+                out.flush()
+        out.flush()
         if follow:
             for chunk in logfile.follow(path):
-                emit(chunk)
-        if text is not None:
-            out.write(text.finish().encode())
-        out.flush()
+                out.write(chunk)
+                out.flush()
     except KeyboardInterrupt:
         pass
     except BrokenPipeError:
         sys.stderr.close()
+
+
+def _plain_logs(path: Path, follow: bool, count: int | None) -> None:
+    """``logs --plain``: the log replayed through a screen model, printed as safe text."""
+    from wzp_supervisor.cli.printable import printable
+    from wzp_supervisor.session import logfile
+    from wzp_supervisor.session.screen import TextReplay
+
+    out = sys.stdout.buffer
+    replay = TextReplay()
+
+    def emit(lines: list[str]) -> None:
+        if lines:
+            out.write("".join(printable(line) + "\n" for line in lines).encode())
+            out.flush()
+
+    if count is not None:
+        text = replay.feed(logfile.last_lines(path, count))
+        if not follow:
+            text += replay.finish()
+            emit(text[-count:] if count else [])
+            return
+        emit((text + replay.settled())[-count:] if count else [])
+    else:
+        for chunk in logfile.read_all(path):
+            emit(replay.feed(chunk))
+        if not follow:
+            emit(replay.finish())
+            return
+        emit(replay.settled())
+    try:
+        for chunk in logfile.follow(path):
+            emit(replay.feed(chunk) + replay.settled())
+    finally:
+        emit(replay.finish())
