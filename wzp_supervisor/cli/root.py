@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "up": "daemon_cmds.up",
     "down": "daemon_cmds.down",
     "ping": "daemon_cmds.ping",
+    "doctor": "doctor.doctor",
     # processes
     "status": "process_cmds.status",
     "list": "process_cmds.list_processes",
