@@ -1,0 +1,108 @@
+"""CLI consistency a new user meets in the first hour: one meaning per option, names
+suggested only when valid, errors that name the real problem."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from tests.conftest import WzpEnv
+from wzp_supervisor.layouts import validate_name
+
+
+@pytest.mark.parametrize("name", ["My Template", "Web.Dev", "A/B"])
+def test_upper_case_names_are_never_told_to_try_an_invalid_name(name: str) -> None:
+    with pytest.raises(ValueError) as info:
+        validate_name("template", name)
+    message = str(info.value)
+    if "(try " in message:
+        suggestion = message.split("(try ")[1].split(")")[0].strip("'")
+        assert validate_name("template", suggestion) == suggestion
+
+
+def test_n_is_a_count_in_every_command(daemon: WzpEnv) -> None:
+    lines = daemon.wzp("top", "--json", "-n", "2", "--interval", "0.2", check=True).stdout
+    assert len(lines.splitlines()) == 2
+    bad = daemon.wzp("top", "-n", "0.2")
+    assert bad.returncode == 2
+    for args in (("logs", "--help"), ("peek", "--help"), ("events", "--help"), ("top", "--help")):
+        help_text = daemon.wzp(*args, check=True).stdout
+        assert "-n, --" in help_text, args
+    assert daemon.wzp("events", "-n", "1", "--json", check=True).stdout.count("\n") <= 1
+
+
+def test_config_check_takes_config_like_the_rest(wzp_env: WzpEnv) -> None:
+    path = wzp_env.write_config("framework:\n  max_workspaces: 4\n")
+    by_option = wzp_env.wzp("config", "check", "--config", str(path), check=True)
+    by_path = wzp_env.wzp("config", "check", str(path), check=True)
+    assert by_option.stdout == by_path.stdout
+    data = json.loads(wzp_env.wzp("config", "check", "--config", str(path), "--json").stdout)
+    assert data["path"] == str(path) and "web_dev" in data["templates"]
+    both = wzp_env.wzp("config", "check", str(path), "--config", str(path) + ".other")
+    assert both.returncode == 2
+
+
+def test_template_names_get_a_did_you_mean(daemon: WzpEnv) -> None:
+    result = daemon.wzp(
+        "workspace", "create", "app", "--template", "web-dev", "--dir", str(daemon.work)
+    )
+    assert result.returncode == 1
+    assert "did you mean 'web_dev'?" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_diff_of_a_pane_that_does_not_exist_says_so(daemon: WzpEnv) -> None:
+    result = daemon.wzp("diff", "wt/nope")
+    assert result.returncode == 1
+    assert "no pane wt/nope" in result.stderr
+    assert "isolation" not in result.stderr
+
+
+def test_ctrl_c_during_up_stops_the_daemon_it_was_starting(wzp_env: WzpEnv) -> None:
+    wzp_env.write_config("framework:\n  max_workspaces: 4\n")
+    up = subprocess.Popen(
+        [sys.executable, "-m", "wzp_supervisor", "up"],
+        env=wzp_env.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        parent = psutil.Process(up.pid)
+        deadline = time.monotonic() + 30
+        while not parent.children() and time.monotonic() < deadline:
+            time.sleep(0.002)
+        (started,) = parent.children()
+        up.send_signal(signal.SIGINT)
+        out, err = up.communicate(timeout=60)
+    finally:
+        if up.poll() is None:
+            up.kill()
+    assert "Aborted!" not in err
+    assert up.returncode == 130, (out, err)
+    assert "stopped the daemon that was starting" in err
+    assert not started.is_running() or started.status() == psutil.STATUS_ZOMBIE
+    assert wzp_env.wzp("ping").returncode == 3
+
+
+def test_events_show_short_durations_and_one_line_each() -> None:
+    from wzp_supervisor.cli.task_cmds import _render_event
+
+    line = _render_event(
+        {
+            "ts": 1.0,
+            "seq": 3,
+            "event": "TaskCompleted",
+            "duration": 0.4607231616973877,
+            "result": "first line\nsecond line\x1b]0;x\x07",
+        }
+    )
+    assert "duration=0.46s" in line
+    assert "\n" not in line and "\x1b" not in line and "\x07" not in line
+    assert "first line\\nsecond line" in line
