@@ -106,3 +106,27 @@ def test_events_show_short_durations_and_one_line_each() -> None:
     assert "duration=0.46s" in line
     assert "\n" not in line and "\x1b" not in line and "\x07" not in line
     assert "first line\\nsecond line" in line
+
+
+def test_dashboard_header_counts_agents_as_agents(wzp_env: WzpEnv) -> None:
+    import io
+
+    from rich.console import Console
+
+    from tests.observe_support import SLEEP, create_workspace, pane_yaml, pool_config
+    from wzp_supervisor.cli.dashboard import Dashboard
+
+    panes = (
+        pane_yaml("agent-1", "top_left", SLEEP, agent="claude")
+        + pane_yaml("agent-2", "top_right", SLEEP, agent="claude")
+        + pane_yaml("shell", "bottom_left", SLEEP)
+    )
+    wzp_env.write_config(pool_config(panes))
+    wzp_env.wzp("up", check=True)
+    create_workspace(wzp_env, "demo")
+    board = Dashboard()
+    board.refresh()
+    console = Console(file=io.StringIO(), width=160, record=True, color_system=None)
+    console.print(board.render())
+    text = console.export_text()
+    assert "1 workspace · 2 agents · 1 other pane ·" in text
