@@ -4,6 +4,7 @@ suggested only when valid, errors that name the real problem."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -130,3 +131,49 @@ def test_dashboard_header_counts_agents_as_agents(wzp_env: WzpEnv) -> None:
     console.print(board.render())
     text = console.export_text()
     assert "1 workspace · 2 agents · 1 other pane ·" in text
+
+
+def _leaf_commands() -> list[list[str]]:
+    import click
+
+    from wzp_supervisor.cli.root import main
+
+    found: list[list[str]] = []
+
+    def walk(command: click.Command, path: list[str]) -> None:
+        if isinstance(command, click.Group):
+            ctx = click.Context(command)
+            for name in command.list_commands(ctx):
+                sub = command.get_command(ctx, name)
+                assert sub is not None
+                walk(sub, [*path, name])
+        else:
+            found.append(path)
+
+    walk(main, [])
+    return found
+
+
+def test_every_commands_help_has_an_example(wzp_env: WzpEnv) -> None:
+    commands = _leaf_commands()
+    assert ["task", "send"] in commands and ["doctor"] in commands
+    for path in commands:
+        text = wzp_env.wzp(*path, "--help", check=True).stdout
+        match = re.search(r"Example:\n +(wzp .*)", text)
+        assert match, path
+        assert match.group(1).startswith("wzp " + " ".join(path)), (path, match.group(1))
+
+
+def test_root_help_groups_commands_like_the_readme(wzp_env: WzpEnv) -> None:
+    text = wzp_env.wzp("--help", check=True).stdout
+    titles = [line[:-1] for line in text.splitlines() if line.endswith(":") and line[0] != " "]
+    assert titles[titles.index("Options") + 1 :] == [
+        "Daemon",
+        "Workspaces",
+        "Processes",
+        "Sessions",
+        "Tasks and events",
+        "Observing",
+        "Configuration",
+    ]
+    assert "Commands:" not in text
