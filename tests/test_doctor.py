@@ -88,3 +88,19 @@ def test_doctor_reports_a_login_in_the_claude_dir(wzp_env: WzpEnv) -> None:
     _, checks = doctor(wzp_env, HOME=str(home))
     assert checks["credentials"]["status"] == "ok"
     assert ".credentials.json" in checks["credentials"]["detail"]
+
+
+def test_doctor_counts_a_key_the_config_gives_and_one_it_withholds(wzp_env: WzpEnv) -> None:
+    home = wzp_env.root / "home"
+    home.mkdir()
+    wzp_env.write_config(
+        "processes:\n  claude_code:\n    environment:\n      ANTHROPIC_API_KEY: ${MY_KEY}\n"
+    )
+    _, checks = doctor(wzp_env, HOME=str(home), MY_KEY=TEST_API_KEY)
+    assert checks["credentials"]["status"] == "ok"
+    assert "processes.claude_code.environment" in checks["credentials"]["detail"]
+    wzp_env.write_config(
+        "processes:\n  claude_code:\n    environment:\n      ANTHROPIC_API_KEY: ''\n"
+    )
+    _, checks = doctor(wzp_env, HOME=str(home), ANTHROPIC_API_KEY=TEST_API_KEY)
+    assert checks["credentials"]["status"] == "fail"

@@ -135,11 +135,23 @@ def _claude_login(environ: Mapping[str, str]) -> Path | None:
     return None
 
 
-def check_credentials(environ: Mapping[str, str], whose: str, running: bool) -> Check:
-    """An API key (or provider switch) in ``environ``, or a login in ~/.claude."""
-    from wzp_supervisor.agent_environment import credential_names
+def check_credentials(
+    environ: Mapping[str, str], whose: str, running: bool, configured: Mapping[str, str]
+) -> Check:
+    """An API key (or provider switch) in ``environ`` or in the config's agent environment
+    (``configured``, which wins), or a login in ~/.claude."""
+    from wzp_supervisor.agent_environment import credential_names, resolve_environment
 
-    granted = [n for n in credential_names("claude", environ) if n in _LOGIN_VARS and environ[n]]
+    resolved, _ = resolve_environment(configured, environ)
+    from_config = [n for n in _LOGIN_VARS if resolved.get(n)]
+    if from_config:
+        where = "processes.claude_code.environment"
+        return _check("credentials", "ok", f"{', '.join(from_config)} from {where}")
+    granted = [
+        n
+        for n in credential_names("claude", environ)
+        if n in _LOGIN_VARS and environ[n] and n not in configured
+    ]
     if granted:
         return _check("credentials", "ok", f"{', '.join(granted)} in {whose}; agents get it")
     login = _claude_login(environ)
@@ -224,7 +236,8 @@ def run_checks(config_path: Path | None) -> list[Check]:
     checks, cfg = check_config(config_path, environ)
     command = list(cfg.processes.command) if cfg is not None else ["claude"]
     checks.append(check_agent_cli(command, environ))
-    checks.append(check_credentials(environ, whose, answer is not None))
+    configured = dict(cfg.processes.environment) if cfg is not None else {}
+    checks.append(check_credentials(environ, whose, answer is not None, configured))
     checks.append(check_runtime_dir())
     checks.append(check_daemon(answer))
     checks.append(check_service())
