@@ -69,6 +69,16 @@ def test_an_api_key_in_the_shell_is_enough(wzp_env: WzpEnv, stub: ModelStub) -> 
     assert result.stdout.strip() == "stub reply: first hour"
     assert stub.main_requests()[-1].last_user_text() == "first hour"
 
+    # the reply as the terminal showed it: words and spaces of the TUI kept
+    plain = wzp_env.wzp("logs", AGENT, "--plain", check=True).stdout
+    assert "stub reply: first hour" in plain
+    assert "\x1b" not in plain
+    # doctor reads the daemon's environment: the agents have a key
+    doctor = json.loads(wzp_env.wzp("doctor", "--json").stdout)
+    credentials = next(c for c in doctor["checks"] if c["name"] == "credentials")
+    assert credentials["status"] == "ok", credentials
+    assert "ANTHROPIC_API_KEY in the daemon's environment" in credentials["detail"]
+
     # the key reached the agent from memory only: no file of wzp's holds it
     for base in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR"):
         for path in Path(wzp_env.env[base]).rglob("*"):
