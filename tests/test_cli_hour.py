@@ -56,6 +56,8 @@ def test_template_names_get_a_did_you_mean(daemon: WzpEnv) -> None:
     assert result.returncode == 1
     assert "did you mean 'web_dev'?" in result.stderr
     assert result.stderr.count("\n") == 1
+    plan = daemon.wzp("layout", "Web-Dev", "--json")
+    assert plan.returncode == 1 and "did you mean 'web_dev'?" in plan.stderr
 
 
 def test_diff_of_a_pane_that_does_not_exist_says_so(daemon: WzpEnv) -> None:

@@ -86,14 +86,20 @@ def workspace_create(
 
 def _did_you_mean(template: str | None, message: str) -> str:
     """`` (did you mean 'web_dev'?)`` for an unknown template close to a known one."""
-    import difflib
     import re
 
     known = re.search(r"\(known: ([^)]*)\)", message)
     if template is None or not message.startswith("unknown template") or known is None:
         return ""
-    names = [n.strip() for n in known.group(1).split(",") if n.strip()]
-    wanted = template.lower().replace("-", "_").replace(" ", "_")
+    return _suggest(template, [n.strip() for n in known.group(1).split(",")])
+
+
+def _suggest(name: str, names: list[str]) -> str:
+    """``; did you mean 'web_dev'?`` when one of ``names`` is close to ``name``, else ""."""
+    import difflib
+
+    names = [n for n in names if n]
+    wanted = name.lower().replace("-", "_").replace(" ", "_")
     exact = [n for n in names if n.replace("-", "_") == wanted]
     close = exact or difflib.get_close_matches(wanted, names, n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
@@ -178,7 +184,7 @@ def layout(name: str, as_json: bool, directory: Path | None, config_path: Path |
             fail(str(exc))
         template = cfg.templates.get(name)
         if template is None:
-            fail(f"no workspace or template named {name!r}")
+            fail(f"no workspace or template named {name!r}{_suggest(name, list(cfg.templates))}")
         plan = templates.layout_plan(
             name,
             template,
