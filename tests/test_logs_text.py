@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -48,3 +49,37 @@ def test_logs_of_a_program_that_does_not_exist_names_it_plainly(senv: SessionEnv
         assert "claude-code-nope" in out
         assert "No such file or directory" in out
         assert "b'" not in out and 'b"' not in out
+
+
+def test_plain_text_of_chunks_mixing_lines_and_cursor_movement() -> None:
+    from wzp_supervisor.cli.session_cmds import _bulk_plain
+
+    chunks = [
+        b"\x1b[31mred\x1b[0m\tx\r\nline2\r\npart",
+        b"ial\r\n",
+        b"\x1b[1Cmoved\x1b[1Cright\r\n",
+        b"plain \x1b[1magain\x1b[0m\r\nlast, unterminated",
+    ]
+    lines = [line for part in _bulk_plain(chunks) for line in part]
+    assert lines == [
+        "red\tx",
+        "line2",
+        "partial",
+        " moved right",
+        "plain again",
+        "last, unterminated",
+    ]
+
+
+def test_a_write_larger_than_a_file_is_spread_over_rotated_files(tmp_path: Path) -> None:
+    from wzp_supervisor.session.logfile import RotatingLog, log_files, read_all
+
+    path = tmp_path / "big.log"
+    log = RotatingLog(path, max_bytes=100, backups=5)
+    data = bytes(range(256)) * 2  # one write of 512 bytes, as a holder's coalesced read
+    log.write(data)
+    log.write(b"tail")
+    log.close()
+    files = log_files(path)
+    assert [p.stat().st_size for p in files] == [100, 100, 100, 100, 100, 16]
+    assert b"".join(read_all(path)) == data + b"tail"

@@ -10,6 +10,7 @@ import json
 import re
 import sys
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -217,33 +218,66 @@ def logs(target: str, follow: bool, count: int | None, plain: bool) -> None:
         sys.stderr.close()
 
 
+# output that moves the cursor (or switches screens) needs the screen model to be read
+_MOVES = re.compile(rb"\x1b\[[0-9;?]*[ABCDEFGHJKSTdfr]|\x1b\[\?(?:1049|1047|47)[hl]|\x1b[78M]|\x08")
+
+
+def _bulk_plain(chunks: Iterable[bytes]) -> Iterator[list[str]]:
+    """Plain lines of a log read in large chunks: a chunk without cursor movement is
+    stripped of escapes line by line (fast), one with it is replayed through a screen."""
+    from wzp_supervisor.session.logfile import strip_escapes
+    from wzp_supervisor.session.screen import TextReplay
+
+    replay: TextReplay | None = None
+    carry = b""
+    for chunk in chunks:
+        data, carry = carry + chunk, b""
+        if _MOVES.search(data):
+            replay = replay or TextReplay()
+            yield replay.feed(data)
+            continue
+        if replay is not None:
+            yield replay.finish()
+            replay = None
+        cut = data.rfind(b"\n") + 1
+        data, carry = data[:cut], data[cut:]
+        if data:
+            yield strip_escapes(data.decode("utf-8", "replace")).split("\n")[:-1]
+    if carry:
+        yield strip_escapes(carry.decode("utf-8", "replace")).split("\n")
+    if replay is not None:
+        yield replay.finish()
+
+
 def _plain_logs(path: Path, follow: bool, count: int | None) -> None:
-    """``logs --plain``: the log replayed through a screen model, printed as safe text."""
+    """``logs --plain``: the log as the terminal showed it (cursor movement replayed through
+    a screen model), printed as safe text."""
     from wzp_supervisor.cli.printable import printable
     from wzp_supervisor.session import logfile
     from wzp_supervisor.session.screen import TextReplay
 
     out = sys.stdout.buffer
-    replay = TextReplay()
 
     def emit(lines: list[str]) -> None:
         if lines:
-            out.write("".join(printable(line) + "\n" for line in lines).encode())
+            out.write("".join(printable(line, True) + "\n" for line in lines).encode())
             out.flush()
 
-    if count is not None:
-        text = replay.feed(logfile.last_lines(path, count))
-        if not follow:
-            text += replay.finish()
-            emit(text[-count:] if count else [])
+    if not follow:
+        if count is not None:
+            lines = [ln for part in _bulk_plain([logfile.last_lines(path, count)]) for ln in part]
+            emit(lines[-count:] if count else [])
             return
-        emit((text + replay.settled())[-count:] if count else [])
+        for lines in _bulk_plain(logfile.read_all(path)):
+            emit(lines)
+        return
+    replay = TextReplay()
+    if count is not None:
+        text = replay.feed(logfile.last_lines(path, count)) + replay.settled()
+        emit(text[-count:] if count else [])
     else:
         for chunk in logfile.read_all(path):
             emit(replay.feed(chunk))
-        if not follow:
-            emit(replay.finish())
-            return
         emit(replay.settled())
     try:
         for chunk in logfile.follow(path):
