@@ -103,10 +103,14 @@ def test_events_show_short_durations_and_one_line_each() -> None:
             "seq": 3,
             "event": "TaskCompleted",
             "duration": 0.4607231616973877,
+            "uptime": 12.345678,
+            "since": 1764000000.25,
+            "ratio": 0.333333333,
             "result": "first line\nsecond line\x1b]0;x\x07",
         }
     )
-    assert "duration=0.46s" in line
+    assert "duration=0.46s" in line and "uptime=12.35s" in line and "ratio=0.333 " in line
+    assert re.search(r"since=\d\d:\d\d:\d\d", line)
     assert "\n" not in line and "\x1b" not in line and "\x07" not in line
     assert "first line\\nsecond line" in line
 

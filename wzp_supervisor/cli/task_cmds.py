@@ -220,10 +220,14 @@ def broadcast(text: str, workspace: str | None, as_json: bool) -> None:
 
 def _event_value(key: str, value: Any) -> str:
     """One field of an event as shown: durations as ``0.46s``, text on one line."""
-    if isinstance(value, float) and "duration" in key:
+    if isinstance(value, float) and (
+        key in ("duration", "uptime", "elapsed") or key.endswith(("_duration", "_s", "_seconds"))
+    ):
         return f"{value:.2f}s"
+    if isinstance(value, float) and (key in ("since", "next_try") or key.endswith("_at")):
+        return time.strftime("%H:%M:%S", time.localtime(value))
     if isinstance(value, float):
-        return f"{value:.6g}"
+        return f"{value:.3f}".rstrip("0").rstrip(".")
     if isinstance(value, str):
         return value
     return json.dumps(value, ensure_ascii=False)
