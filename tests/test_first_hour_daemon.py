@@ -3,10 +3,12 @@ templates, leftovers after `wzp down`; real daemon, real processes."""
 
 from __future__ import annotations
 
+import json
+
 import psutil
 
-from tests.conftest import WzpEnv
-from tests.support import config_with, running_pid, start
+from tests.conftest import WzpEnv, make_env
+from tests.support import SLEEP, config_with, pane, running_pid, start
 
 SLOW_STOP = "    timeout: 300"  # seconds between the first signal and SIGKILL
 
@@ -50,3 +52,108 @@ def test_an_interactive_shell_pane_stops_on_hang_up_without_waiting_the_timeout(
     wzp_env.wzp("down", check=True, timeout=90)
     other_gone = not other.is_running() or other.status() == psutil.STATUS_ZOMBIE
     assert other_gone
+
+
+def env_pane(name: str, position: str, **opts: object) -> str:
+    """A pane that appends the FIRST_HOUR_TOKEN it got to ``<name>.env``, then sleeps."""
+    code = (
+        "import os, time; "
+        f"open('{name}.env', 'a').write(repr(os.environ.get('FIRST_HOUR_TOKEN')) + '\\n'); "
+        "time.sleep(10000)"
+    )
+    return pane(name, position, code, **opts)
+
+
+def seen_env(env: WzpEnv, name: str, count: int) -> list[str]:
+    """The tokens pane ``name`` saw, once it has started ``count`` times."""
+    path = env.work / f"{name}.env"
+
+    def lines() -> list[str] | None:
+        got = path.read_text().splitlines() if path.exists() else []
+        return got if len(got) >= count else None
+
+    found: list[str] = env.wait_for(lines, what=f"{name} started {count} time(s)")
+    return found
+
+
+def test_reload_and_restart_apply_env_passthrough_and_environment_changes() -> None:
+    wzp_env = make_env({"FIRST_HOUR_TOKEN": "from-the-daemon"})
+    try:
+        panes = env_pane("a1", "top_left") + env_pane(
+            "a2", "top_right", environment="{FIRST_HOUR_TOKEN: own}"
+        )
+        start(wzp_env, config_with(panes))
+        a1, a2 = running_pid(wzp_env, "demo/a1"), running_pid(wzp_env, "demo/a2")
+        assert seen_env(wzp_env, "a1", 1) == ["None"]
+        assert seen_env(wzp_env, "a2", 1) == ["'own'"]
+
+        passthrough = "    env_passthrough: [FIRST_HOUR_TOKEN]"
+        wzp_env.write_config(config_with(panes, extra=passthrough))
+        out = wzp_env.wzp("reload", "--wait", check=True).stdout
+        assert "changed: demo/a1;" in out, out  # a2 sets the variable itself: unaffected
+        assert running_pid(wzp_env, "demo/a2") == a2
+        assert running_pid(wzp_env, "demo/a1") != a1
+        assert seen_env(wzp_env, "a1", 2) == ["None", "'from-the-daemon'"]
+
+        wzp_env.wzp("restart", "demo", check=True)
+        assert seen_env(wzp_env, "a1", 3)[-1] == "'from-the-daemon'"
+        assert seen_env(wzp_env, "a2", 2)[-1] == "'own'"
+
+        changed = env_pane("a1", "top_left") + env_pane(
+            "a2", "top_right", environment="{FIRST_HOUR_TOKEN: own-2}"
+        )
+        wzp_env.write_config(config_with(changed, extra=passthrough))
+        a1 = running_pid(wzp_env, "demo/a1")
+        out = wzp_env.wzp("reload", "--wait", check=True).stdout
+        assert "changed: demo/a2;" in out, out
+        assert running_pid(wzp_env, "demo/a1") == a1
+        assert seen_env(wzp_env, "a2", 3)[-1] == "'own-2'"
+    finally:
+        wzp_env.cleanup()
+
+
+def two_templates(keep_other: bool) -> str:
+    """Templates ``t`` (the default) and, if ``keep_other``, ``other``."""
+    base = config_with(pane("a1", "top_left", SLEEP))
+    if not keep_other:
+        return base
+    return base + ("    other:\n      layout: single\n      panes:\n" + pane("o1", "main", SLEEP))
+
+
+def test_a_workspace_whose_template_is_removed_keeps_running_across_down_and_up(
+    wzp_env: WzpEnv,
+) -> None:
+    start(wzp_env, two_templates(keep_other=True))
+    wzp_env.wzp(
+        "workspace",
+        "create",
+        "keep",
+        "--template",
+        "other",
+        "--dir",
+        str(wzp_env.work),
+        check=True,
+    )
+    o1 = running_pid(wzp_env, "keep/o1")
+    wzp_env.write_config(two_templates(keep_other=False))
+    reload = wzp_env.wzp("reload", "--wait")
+    assert reload.returncode == 1, reload
+    assert "keep" in reload.stderr and "'other'" in reload.stderr, reload.stderr
+    assert "demo" not in reload.stderr
+    assert running_pid(wzp_env, "keep/o1") == o1  # untouched
+
+    wzp_env.wzp("down", check=True)
+    wzp_env.wzp("up", check=True)
+    assert running_pid(wzp_env, "keep/o1") != o1  # runs again, from the saved definition
+    running_pid(wzp_env, "demo/a1")
+    listing = json.loads(wzp_env.wzp("workspace", "list", "--json", check=True).stdout)
+    names = (
+        {w["name"]: w for w in listing["workspaces"]}
+        if isinstance(listing, dict)
+        else {w["name"]: w for w in listing}
+    )
+    assert names["keep"]["processes"] == ["keep/o1"]
+    # the next reload still names it, and putting the template back clears that
+    assert wzp_env.wzp("reload", "--wait").returncode == 1
+    wzp_env.write_config(two_templates(keep_other=True))
+    wzp_env.wzp("reload", "--wait", check=True)

@@ -61,6 +61,11 @@ def _template_dict(template: WorkspaceTemplate, mask: bool) -> dict[str, Any]:
     return out
 
 
+def template_to_dict(template: WorkspaceTemplate) -> dict[str, Any]:
+    """One template in its file format, secrets unmasked (``template_from_dict`` reads it)."""
+    return _template_dict(template, mask=False)
+
+
 def config_to_dict(cfg: Config, mask_secrets: bool = True) -> dict[str, Any]:
     """The config in its file format (loads back to the same Config), for ``config show``.
 
