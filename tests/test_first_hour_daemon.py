@@ -157,3 +157,19 @@ def test_a_workspace_whose_template_is_removed_keeps_running_across_down_and_up(
     assert wzp_env.wzp("reload", "--wait").returncode == 1
     wzp_env.write_config(two_templates(keep_other=True))
     wzp_env.wzp("reload", "--wait", check=True)
+
+
+def test_workspace_totals_are_in_shown_states_and_listings_keep_agent_keys(
+    wzp_env: WzpEnv,
+) -> None:
+    panes = pane("ag", "top_left", SLEEP, agent="claude") + pane("sh", "top_right", SLEEP)
+    start(wzp_env, config_with(panes))
+    running_pid(wzp_env, "demo/ag")
+    running_pid(wzp_env, "demo/sh")
+    procs = {p["target"]: p for p in wzp_env.status()["processes"]}
+    assert procs["demo/ag"]["agent_state"] == "starting"  # no hook has spoken yet
+    keys = ("agent_state", "agent_since", "agent_reason", "agent_message", "session_id")
+    assert {key: procs["demo/sh"].get(key, "missing") for key in keys} == dict.fromkeys(keys)
+    listing = json.loads(wzp_env.wzp("workspace", "list", "--json", check=True).stdout)
+    workspaces = listing["workspaces"] if isinstance(listing, dict) else listing
+    assert workspaces[0]["totals"] == {"starting": 1, "running": 1}

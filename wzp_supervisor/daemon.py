@@ -109,7 +109,12 @@ class Daemon:
             passthrough=tuple(config.processes.env_passthrough),
         )
         self.workspaces = WorkspaceManager(
-            self.processes, self.bus, lambda: self.config, self.schedule_save, self.persist
+            self.processes,
+            self.bus,
+            lambda: self.config,
+            self.schedule_save,
+            self.persist,
+            snapshot=self.process_snapshot,
         )
         self.hub = HubServer(
             paths.hub_socket(),
@@ -322,6 +327,12 @@ class Daemon:
         processes = self.processes.snapshot()
         for feature in self.features:
             feature.decorate(processes)
+        for info in processes:  # every pane lists the agent keys; null where it is no agent
+            info.setdefault("agent_state", None)
+            info.setdefault("agent_since", None)
+            info.setdefault("agent_reason", None)
+            info.setdefault("agent_message", None)
+            info.setdefault("session_id", None)
         return processes
 
     def _register_workspace_handlers(self) -> None:

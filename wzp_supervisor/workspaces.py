@@ -6,12 +6,12 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from wzp_supervisor import fd_budget, protocol, templates
+from wzp_supervisor import fd_budget, protocol, states, templates
 from wzp_supervisor.config import (
     Config,
     ConfigError,
@@ -24,8 +24,6 @@ from wzp_supervisor.process_table import ManagedProcess, ProcessTable
 from wzp_supervisor.protocol import ProtocolError
 
 log = logging.getLogger("wzp.workspaces")
-
-COUNTED_STATES = ("starting", "running", "stopping", "stopped", "backoff", "fatal", "exited")
 
 
 RESERVED_NAMES = frozenset({"all"})
@@ -110,8 +108,11 @@ class WorkspaceManager:
         config: Callable[[], Config],
         schedule_save: Callable[[], None],
         persist: Callable[[], None],
+        snapshot: Callable[[], Sequence[Mapping[str, Any]]] | None = None,
     ) -> None:
         self.table = table
+        # the processes as listed (decorated with agent states), for totals in shown states
+        self.snapshot = snapshot or table.snapshot
         self.persist = persist
         self.bus = bus
         self._config = config
@@ -134,8 +135,9 @@ class WorkspaceManager:
         return [p for p in self.table.processes.values() if p.spec.workspace == name]
 
     def listing(self) -> list[dict[str, Any]]:
-        """Each workspace with its processes' targets and counts by state."""
-        return [self._describe(rec) for rec in self.records.values()]
+        """Each workspace with its processes' targets and counts by shown state."""
+        listed = self.snapshot()
+        return [self._describe(rec, listed) for rec in self.records.values()]
 
     def template_of(self, record: WorkspaceRecord) -> WorkspaceTemplate | None:
         """The workspace's template: the config's, else its last known definition."""
@@ -302,12 +304,13 @@ class WorkspaceManager:
             )
         }
 
-    def _describe(self, record: WorkspaceRecord) -> dict[str, Any]:
-        """One workspace with its processes' targets and counts by state."""
+    def _describe(
+        self, record: WorkspaceRecord, listed: Sequence[Mapping[str, Any]] | None = None
+    ) -> dict[str, Any]:
+        """One workspace with its processes' targets and counts by shown state."""
         procs = self.processes_of(record.name)
-        totals: dict[str, int] = {}
-        for proc in procs:
-            totals[proc.state] = totals.get(proc.state, 0) + 1
+        listed = self.snapshot() if listed is None else listed
+        totals = states.counts(p for p in listed if p.get("workspace") == record.name)
         return {
             "name": record.name,
             "template": record.template,
