@@ -4,6 +4,8 @@ templates, leftovers after `wzp down`; real daemon, real processes."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 
 import psutil
 
@@ -173,3 +175,77 @@ def test_workspace_totals_are_in_shown_states_and_listings_keep_agent_keys(
     listing = json.loads(wzp_env.wzp("workspace", "list", "--json", check=True).stdout)
     workspaces = listing["workspaces"] if isinstance(listing, dict) else listing
     assert workspaces[0]["totals"] == {"starting": 1, "running": 1}
+
+
+LEAVES_CHILDREN = (
+    "import subprocess, time\n"
+    "subprocess.Popen(['setsid', '-f', 'sh', '-c', 'echo $$ > detached.pid; exec sleep 1000'])\n"
+    "subprocess.Popen(['sh', '-c', 'echo $$ > plain.pid; exec sleep 1000'])\n"
+    "time.sleep(10000)\n"
+)
+
+
+def children_left(env: WzpEnv) -> list[psutil.Process]:
+    """The detached and the plain child of LEAVES_CHILDREN, once both have started."""
+
+    def both() -> list[psutil.Process] | None:
+        files = [env.work / "detached.pid", env.work / "plain.pid"]
+        texts = [f.read_text().strip() if f.exists() else "" for f in files]
+        if not all(texts):
+            return None
+        procs = [psutil.Process(int(t)) for t in texts]
+        return procs if all(p.name() == "sleep" for p in procs) else None
+
+    found: list[psutil.Process] = env.wait_for(both, what="the agent's children")
+    return found
+
+
+def gone(proc: psutil.Process) -> bool:
+    try:
+        return not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_nothing_an_agent_started_survives_wzp_down(wzp_env: WzpEnv) -> None:
+    start(wzp_env, config_with(pane("a1", "top_left", LEAVES_CHILDREN)))
+    left = children_left(wzp_env)
+    try:
+        wzp_env.wzp("down", check=True)
+        survivors = [p for p in left if not gone(p)]
+        assert survivors == []
+    finally:
+        for proc in left:
+            if not gone(proc):
+                proc.kill()
+
+
+def test_nothing_survives_a_killed_holder_whose_pane_is_removed(wzp_env: WzpEnv) -> None:
+    keep = pane("a2", "top_right", SLEEP)
+    doomed = pane("a1", "top_left", LEAVES_CHILDREN, restart_policy="never")
+    start(wzp_env, config_with(doomed + keep))
+    holder = running_pid(wzp_env, "demo/a1")
+    left = children_left(wzp_env)
+    try:
+        os.kill(holder, signal.SIGKILL)
+        wzp_env.wait_for(
+            lambda: wzp_env.process("demo/a1")["state"] in ("exited", "stopped"),
+            what="demo/a1 down",
+        )
+        wzp_env.write_config(config_with(keep))
+        wzp_env.wzp("reload", "--wait", check=True)
+        wzp_env.wait_for(lambda: all(gone(p) for p in left), what="the agent's leftovers ended")
+    finally:
+        for proc in left:
+            if not gone(proc):
+                proc.kill()
+
+
+def test_wzp_down_leaves_nothing_in_the_runtime_dir(wzp_env: WzpEnv) -> None:
+    start(wzp_env, config_with(pane("a1", "top_left", SLEEP) + pane("a2", "top_right", SLEEP)))
+    running_pid(wzp_env, "demo/a1")
+    running_pid(wzp_env, "demo/a2")
+    assert (wzp_env.runtime_dir / "s").is_dir()
+    wzp_env.wzp("down", check=True)
+    left = sorted(str(p.relative_to(wzp_env.runtime_dir)) for p in wzp_env.runtime_dir.rglob("*"))
+    assert left == []

@@ -140,6 +140,10 @@ class CircusBackend:
         self.arbiter._stopping = True
         self.arbiter.stop_controller_and_close_sockets()
         self.arbiter = None
+        for endpoint in (self.endpoint, self.pubsub_endpoint):
+            if endpoint.startswith("ipc://"):  # zmq leaves the socket files behind
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(endpoint[len("ipc://") :])
 
     def _sigchld(self) -> None:
         self.reap()

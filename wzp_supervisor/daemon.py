@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any, NoReturn, Protocol
 
-from wzp_supervisor import fd_budget, paths, protocol
+from wzp_supervisor import agent_leftovers, fd_budget, paths, protocol
 from wzp_supervisor.adoption import verify_survivors
 from wzp_supervisor.agent_states import AgentStates
 from wzp_supervisor.circus_backend import CircusBackend, ProcessExit
@@ -56,24 +56,44 @@ class AlreadyRunning(RuntimeError):
 
 
 def acquire_lock() -> IO[str]:
-    """Take the per-user daemon lock or raise AlreadyRunning naming the holder."""
+    """Take the per-user daemon lock or raise AlreadyRunning naming the holder.
+
+    The lock file is removed by the daemon that holds it when it stops (``release_lock``),
+    so a lock taken on a file that was removed meanwhile is retried on the new file.
+    """
     runtime = paths.runtime_dir()
-    handle = open(paths.lock_file(), "a+")  # noqa: SIM115 - held for the daemon's lifetime
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "unknown"
-        handle.close()
-        raise AlreadyRunning(
-            f"another wzp daemon is running (pid {holder}, runtime dir {runtime}); "
-            "stop it with `wzp down`"
-        ) from None
+    while True:
+        handle = open(paths.lock_file(), "a+")  # noqa: SIM115 - held for the daemon's lifetime
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise AlreadyRunning(
+                f"another wzp daemon is running (pid {holder}, runtime dir {runtime}); "
+                "stop it with `wzp down`"
+            ) from None
+        try:
+            current = os.stat(paths.lock_file())
+        except FileNotFoundError:
+            current = None
+        mine = os.fstat(handle.fileno())
+        if current is not None and (current.st_dev, current.st_ino) == (mine.st_dev, mine.st_ino):
+            break
+        handle.close()  # locked a file its daemon removed on the way out: take the new one
     handle.seek(0)
     handle.truncate()
     handle.write(str(os.getpid()))
     handle.flush()
     return handle
+
+
+def release_lock(handle: IO[str]) -> None:
+    """Remove the lock file while still holding it, then release it."""
+    with contextlib.suppress(FileNotFoundError):
+        paths.lock_file().unlink()
+    handle.close()
 
 
 class Daemon:
@@ -108,6 +128,7 @@ class Daemon:
             on_change=self.schedule_save,
             passthrough=tuple(config.processes.env_passthrough),
         )
+        self.processes.after_stop = agent_leftovers.after_stop
         self.workspaces = WorkspaceManager(
             self.processes,
             self.bus,
@@ -232,8 +253,13 @@ class Daemon:
             await self.processes.shutdown()
         self.save_now()
         await self.backend.stop()
-        with contextlib.suppress(FileNotFoundError):
-            paths.pid_file().unlink()
+        leftovers = [paths.pid_file()]
+        if not self.keep_agents:  # the holders are gone: so is what only they used
+            agent_leftovers.remove_session_files()
+            leftovers.append(ui_file_path())
+        for path in leftovers:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
         log.info("daemon stopped")
 
     async def _open_extra_socket(self) -> None:
@@ -404,7 +430,7 @@ def run_daemon(config_path: Path | None = None) -> int:
         daemon = Daemon(config, config.path)
         asyncio.run(daemon.run())
     finally:
-        lock.close()
+        release_lock(lock)
     if daemon.exec_again:
         exec_new_daemon(daemon.notifier.environment)
     return 0

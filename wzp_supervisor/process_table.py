@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -118,6 +118,8 @@ class ProcessTable:
         self.passthrough = passthrough
         self.processes: dict[str, ManagedProcess] = {}
         self.shutting_down = False
+        # called after every stop once the holder is gone (ends what its agent left running)
+        self.after_stop: Callable[[PaneSpec], Awaitable[None]] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- table ------------------------------------------------------------------------------
@@ -258,6 +260,8 @@ class ProcessTable:
                 self.backend.reap()
         if self.backend.has(proc.name):
             await self.backend.mark_stopped(proc.name)
+        if self.after_stop is not None:
+            await self.after_stop(proc.spec)
         proc.set_state("stopped", "stopped by request" if pid else proc.reason)
         self.bus.publish("ProcessStopped", "process", target=proc.target)
         self.on_change()
