@@ -145,7 +145,8 @@ def test_a_workspace_whose_template_is_removed_keeps_running_across_down_and_up(
     assert running_pid(wzp_env, "keep/o1") == o1  # untouched
 
     wzp_env.wzp("down", check=True)
-    wzp_env.wzp("up", check=True)
+    up = wzp_env.wzp("up", check=True)
+    assert "'other' is no longer in the config" in up.stderr and "keep" in up.stderr, up
     assert running_pid(wzp_env, "keep/o1") != o1  # runs again, from the saved definition
     running_pid(wzp_env, "demo/a1")
     listing = json.loads(wzp_env.wzp("workspace", "list", "--json", check=True).stdout)

@@ -45,7 +45,7 @@ from wzp_supervisor.systemd_notify import SdNotifier, watchdog_loop
 from wzp_supervisor.task_queue import TaskQueue
 from wzp_supervisor.task_requests import TaskRequests
 from wzp_supervisor.ui_file import build_ui_document, ui_file_path, write_ui_file
-from wzp_supervisor.workspaces import WorkspaceManager
+from wzp_supervisor.workspaces import WorkspaceManager, orphan_message
 from wzp_supervisor.worktrees import Worktrees
 
 log = logging.getLogger("wzp.daemon")
@@ -210,6 +210,11 @@ class Daemon:
         for feature in self.features:
             await feature.start()
         await self.workspaces.restore(state, survivors)
+        orphans: dict[str, list[str]] = {}
+        for record in self.workspaces.orphans():
+            orphans.setdefault(record.template, []).append(record.name)
+        for template, names in orphans.items():  # `wzp up` shows these
+            self.store.warnings.append(orphan_message(names, template))
         await self.hub.start()
         await self._open_extra_socket()
         paths.pid_file().write_text(f"{os.getpid()}\n")
