@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 
 import psutil
 
 from tests.conftest import WzpEnv, make_env
 from tests.support import SLEEP, config_with, pane, running_pid, start
+from wzp_supervisor.circus_backend import stop_signals
 
 SLOW_STOP = "    timeout: 300"  # seconds between the first signal and SIGKILL
 
@@ -250,3 +253,30 @@ def test_wzp_down_leaves_nothing_in_the_runtime_dir(wzp_env: WzpEnv) -> None:
     wzp_env.wzp("down", check=True)
     left = sorted(str(p.relative_to(wzp_env.runtime_dir)) for p in wzp_env.runtime_dir.rglob("*"))
     assert left == []
+
+
+def test_stop_signals_hang_up_first_unless_the_program_handles_sigterm() -> None:
+    handles_term = (
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(100)\n"
+    )
+    ignores_term = handles_term.replace("lambda *_: sys.exit(0)", "signal.SIG_IGN")
+    plain = "print('ready', flush=True); import time; time.sleep(100)"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+        for code in (handles_term, ignores_term, plain)
+    ]
+    try:
+        for proc in procs:
+            assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+        assert [stop_signals(p.pid) for p in procs] == [
+            (signal.SIGTERM, None),
+            (signal.SIGHUP, signal.SIGTERM),
+            (signal.SIGHUP, signal.SIGTERM),
+        ]
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
