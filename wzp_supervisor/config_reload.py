@@ -119,6 +119,7 @@ class Reloader(FeatureBase):
         )
         if orphans:
             message = "; ".join(orphan_message(names, t) for t, names in orphans.items())
+            message += "; the rest of the new config is applied"
             log.error("%s", message)
             ctx.bus.publish("Error", "error", reason=message)
             raise ProtocolError(protocol.CONFLICT, message)
