@@ -3,8 +3,8 @@
 Panes whose spec and environment did not change keep running untouched; changed panes are
 restarted with the new spec; new panes are added and removed panes stopped. A workspace whose
 template left the config keeps running from its last known definition, and the reply is an
-error naming it. A config that does not load keeps the
-running one and the error (file:line: key: message) is reported to the requester.
+error naming it. A config that does not load keeps the running one and the error
+(file:line: key: message) is reported to the requester.
 """
 
 from __future__ import annotations
@@ -80,10 +80,9 @@ class Reloader(FeatureBase):
             if template is None:  # keeps running from its last known definition
                 orphans.setdefault(record.template, []).append(name)
                 continue
+            record.definition = template  # the last known definition, saved with the state
             try:
-                specs = ctx.workspaces.expand(
-                    name, ctx.workspaces.template_of(record) or template, Path(record.dir)
-                )
+                specs = ctx.workspaces.expand(name, template, Path(record.dir))
             except ProtocolError as exc:
                 log.error("workspace %s keeps its running processes: %s", name, exc.message)
                 continue
