@@ -36,8 +36,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from wzp_supervisor.agent_states import AgentStates
+from wzp_supervisor.agents.claude import stop_failure_text
 from wzp_supervisor.features import DaemonContext, FeatureBase, SavedState
-from wzp_supervisor.states import ProcessInfo
+from wzp_supervisor.states import READY_STATES, ProcessInfo
 from wzp_supervisor.task_delivery import Deliver, DeliveryError, type_into_holder
 from wzp_supervisor.task_model import (
     KEEP_FINISHED,
@@ -235,7 +236,7 @@ class TaskQueue(FeatureBase):
                 proc.spec.agent != "claude"
                 or proc.state != "running"
                 or target in self.running
-                or self._states.state_of(target) != "idle"
+                or self._states.state_of(target) not in READY_STATES
             ):
                 continue
             best = next_task(self.queued.values(), target, proc.spec.workspace)
@@ -266,14 +267,20 @@ class TaskQueue(FeatureBase):
     # -- events -----------------------------------------------------------------------------
 
     def _on_hook(self, target: str, event: str, payload: Mapping[str, Any]) -> None:
-        """AgentStates observer: a Stop completes the agent's running task."""
+        """AgentStates observer: a Stop completes the agent's running task, a StopFailure
+        fails it with the API error."""
         if event == "Stop":
             task = self.running.get(target)
             if task is not None:
                 result = payload.get("last_assistant_message")
                 self.finish(task, "done", result=result if isinstance(result, str) else "")
                 return
-        if event in ("Stop", "SessionStart"):
+        if event == "StopFailure":
+            task = self.running.get(target)
+            if task is not None:
+                self.finish(task, "failed", error=f"API error: {stop_failure_text(payload)}")
+                return
+        if event in ("Stop", "StopFailure", "SessionStart"):
             self._pump()
 
     def _on_event(self, event: dict[str, Any]) -> None:
@@ -294,7 +301,7 @@ class TaskQueue(FeatureBase):
                 return
             if not isinstance(target, str):
                 return
-            if name == "AgentStateChanged" and event.get("state") == "idle":
+            if name == "AgentStateChanged" and event.get("state") in READY_STATES:
                 self._pump()
             elif name in ("ProcessExited", "ProcessStopped", "ProcessFatal"):
                 task = self.running.get(target)
