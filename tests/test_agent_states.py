@@ -91,8 +91,8 @@ def test_real_claude_states_task_and_permission(wzp_env: WzpEnv, stub: ModelStub
     assert "touch made-by-claude" in waiting["agent_message"]
     assert waiting["task"] == task_id
 
-    # answering in the PTY (Enter on the preselected "1. Yes") → busy, then idle
-    wzp_env.wzp("send", AGENT, "", "--enter", check=True)
+    # answering the dialog by its label ("1. Yes") → busy, then idle
+    assert hub("agent.answer", target=AGENT, answer="yes")["label"] == "Yes"
     answer = hub("task.wait", task=task_id, timeout=25)
     assert answer["done"] and answer["response"] == "made the file"
     wait_agent(wzp_env, AGENT, "idle")

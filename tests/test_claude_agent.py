@@ -178,15 +178,26 @@ def test_hooks_settings_cover_every_event_with_a_quoted_command() -> None:
         "UserPromptSubmit",
         "PreToolUse",
         "PostToolUse",
+        "PostToolUseFailure",
         "PermissionRequest",
+        "PermissionDenied",
         "Notification",
+        "Elicitation",
+        "ElicitationResult",
         "Stop",
+        "StopFailure",
         "SessionEnd",
     }
     for event, entries in hooks.items():
         assert len(entries) == 1
         entry = entries[0]
-        if event in ("PreToolUse", "PostToolUse", "PermissionRequest"):
+        if event in (
+            "PreToolUse",
+            "PostToolUse",
+            "PostToolUseFailure",
+            "PermissionRequest",
+            "PermissionDenied",
+        ):
             assert entry["matcher"] == "*"
         else:
             assert "matcher" not in entry

@@ -16,6 +16,9 @@ from tests.claude_env import QUIET_ENV, claude_binary, claude_environment, seed_
 from tests.conftest import WzpEnv
 from tests.model_stub import ModelStub
 from tests.test_tasks import hub, wait_agent, wait_tasks
+from wzp_supervisor import paths
+from wzp_supervisor.client import RequestFailed
+from wzp_supervisor.session import control
 
 PY = sys.executable
 AGENT = "demo/agent-1"
@@ -83,3 +86,51 @@ def test_api_error_ends_in_error_fails_the_task_and_the_next_runs(
     assert done["state"] == "done", done
     assert done["result"] == "stub reply: three"
     wait_agent(wzp_env, AGENT, "idle")
+
+
+def socket_of(target: str) -> Path:
+    workspace, _, pane = target.partition("/")
+    return paths.session_socket(workspace, pane)
+
+
+@pytest.mark.parametrize("answer", ["yes", "no"])
+def test_answer_a_real_permission_dialog_by_label(
+    wzp_env: WzpEnv, stub: ModelStub, answer: str
+) -> None:
+    start_claude(wzp_env, stub)
+    with pytest.raises(RequestFailed, match="not waiting for input"):
+        hub("agent.answer", target=AGENT, answer="yes")
+    stub.reply_tool_use("Bash", {"command": "touch answered-file", "description": "make it"})
+    stub.reply_text("after the dialog")
+    task_id = hub("task.request", target=AGENT, prompt="make the file")["task"]["id"]
+    wait_agent(wzp_env, AGENT, "waiting_input", timeout=60)
+    sock = socket_of(AGENT)
+    # typing into the dialog is refused unless forced (Enter would pick "1. Yes")
+    with pytest.raises(control.SessionError, match="permission dialog"):
+        control.send_text(sock, "3", True)
+    with pytest.raises(RequestFailed, match="matches no option"):
+        hub("agent.answer", target=AGENT, answer="perhaps")
+    reply = hub("agent.answer", target=AGENT, answer=answer)
+    assert reply["label"].lower().startswith(answer)
+    assert reply["dialog"]["question"]
+    if answer == "yes":
+        (task,) = wait_tasks(wzp_env, {task_id})
+        assert task["state"] == "done" and task["result"] == "after the dialog"
+        assert (wzp_env.work / "answered-file").exists()
+    else:
+        # "No, and tell Claude what to do differently": the tool does not run
+        proc = wait_agent(wzp_env, AGENT, "idle")
+        assert proc["agent_source"] == "screen"
+        (task,) = wait_tasks(wzp_env, {task_id})
+        assert task["state"] == "failed" and "answered" in task["error"]
+        assert not (wzp_env.work / "answered-file").exists()
+        assert stub.pending() == 1  # the model was never asked to go on with the tool's result
+
+
+def test_a_prompt_with_escape_sequences_arrives_as_text(wzp_env: WzpEnv, stub: ModelStub) -> None:
+    start_claude(wzp_env, stub)
+    prompt = "alpha\x1b[201~beta\x1b]0;title\x07gamma\x00delta\x1b[2J omega"
+    reply = hub("task.request", target=AGENT, prompt=prompt, wait=True, timeout=60)
+    assert reply["done"], reply
+    assert stub.main_requests()[-1].last_user_text() == "alphabetagammadelta omega"
+    assert reply["response"] == "stub reply: alphabetagammadelta omega"

@@ -45,6 +45,7 @@ SCHEMAS: dict[str, dict[str, FieldSpec]] = {
         "ts": ("number", False),
     },
     "agent.states": {},
+    "agent.answer": {"target": ("str", True), "answer": ("str", True)},
     "task.request": {
         "target": ("str", True),
         "prompt": ("str", True),

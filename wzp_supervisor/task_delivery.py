@@ -10,6 +10,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from wzp_supervisor import paths
+from wzp_supervisor.session.paste import clean
 from wzp_supervisor.task_model import PASTE_READY_WAIT_S
 
 
@@ -40,6 +41,6 @@ async def type_into_holder(target: str, prompt: str, still_wanted: Callable[[], 
             await asyncio.sleep(0.1)
         if not still_wanted():
             return  # cancelled or interrupted meanwhile
-        await asyncio.to_thread(control.send_text, socket_path, prompt, True)
+        await asyncio.to_thread(control.send_text, socket_path, clean(prompt), True)
     except control.SessionError as exc:
         raise DeliveryError(str(exc)) from exc

@@ -51,6 +51,9 @@ from wzp_supervisor.task_model import (
 
 log = logging.getLogger("wzp_supervisor.tasks")
 
+HOOKLESS_SOURCES = frozenset({"screen", "progress", "health"})
+"""State sources that can end a turn without a Stop hook (the task then has no answer)."""
+
 
 class TaskQueue(FeatureBase):
     """The task table, the queue, dispatch to idle agents, broadcast."""
@@ -302,6 +305,12 @@ class TaskQueue(FeatureBase):
             if not isinstance(target, str):
                 return
             if name == "AgentStateChanged" and event.get("state") in READY_STATES:
+                task = self.running.get(target)
+                if task is not None and event.get("source") in HOOKLESS_SOURCES:
+                    # the turn ended without a Stop hook (a refused tool, an interrupt)
+                    why = str(event.get("reason") or "the turn ended without an answer")
+                    self.finish(task, "failed", error=f"no answer: {why}")
+                    return
                 self._pump()
             elif name in ("ProcessExited", "ProcessStopped", "ProcessFatal"):
                 task = self.running.get(target)

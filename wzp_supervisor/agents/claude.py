@@ -342,3 +342,20 @@ def state_for_event(event: str, payload: Mapping[str, Any]) -> StateChange:
             return None, None, None
         return "exited", end_reason if isinstance(end_reason, str) else None, None
     return None, None, None
+
+
+_RULE = re.compile(r"^\s*─{10,}\s*$")
+_INPUT = re.compile(r"^\s*[❯>]\s?(.*)$")
+
+
+def screen_prompt(lines: Sequence[str]) -> str | None:
+    """The text in the TUI's input box when the screen shows it ready for typing (the ``❯``
+    line between two horizontal rules, at the bottom), else None. ``""``: empty and ready."""
+    rules = [i for i, line in enumerate(lines) if _RULE.match(line)]
+    for top, bottom in zip(rules[-2::-1], rules[:0:-1], strict=False):
+        if bottom <= top + 1 or bottom - top > 12:
+            continue
+        match = _INPUT.match(lines[top + 1])
+        if match is not None:
+            return "\n".join([match.group(1), *lines[top + 2 : bottom]]).strip()
+    return None
