@@ -134,3 +134,42 @@ def test_a_prompt_with_escape_sequences_arrives_as_text(wzp_env: WzpEnv, stub: M
     assert reply["done"], reply
     assert stub.main_requests()[-1].last_user_text() == "alphabetagammadelta omega"
     assert reply["response"] == "stub reply: alphabetagammadelta omega"
+
+
+@pytest.mark.parametrize("on_stall", ["notify", "restart"])
+def test_a_stream_that_stalls_makes_the_agent_stalled(
+    wzp_env: WzpEnv, stub: ModelStub, on_stall: str
+) -> None:
+    extra = f"\n    health_check_interval: 0.5\n    stall_after: 3\n    on_stall: {on_stall}"
+    start_claude(wzp_env, stub, extra)
+    session_id = wzp_env.process(AGENT)["session_id"]
+    stub.reply_stall(120)
+    task_id = hub("task.request", target=AGENT, prompt="stall please")["task"]["id"]
+    wait_agent(wzp_env, AGENT, "busy", timeout=60)
+    started = time.monotonic()
+    if on_stall == "notify":
+        proc = wait_agent(wzp_env, AGENT, "stalled", timeout=60)
+        print(f"stall -> stalled in {time.monotonic() - started:.1f} s")
+        assert proc["agent_source"] == "health"
+        assert "no output, hook or progress" in proc["agent_reason"]
+        assert hub("task.show", task=task_id)["task"]["state"] == "running"
+        failures = hub("agent.health")["agents"][AGENT]
+        assert failures["stall_after"] == 3
+        events = [e["event"] for e in hub("events.recent", limit=200)["events"]]
+        assert "HealthCheckFailed" in events
+        return
+    (task,) = wait_tasks(wzp_env, {task_id})
+    print(f"stall -> task failed and agent restarted in {time.monotonic() - started:.1f} s")
+    assert task["state"] == "failed" and "stalled" in task["error"]
+    changes = [
+        e["state"]
+        for e in hub("events.recent", limit=200)["events"]
+        if e["event"] == "AgentStateChanged"
+    ]
+    assert "stalled" in changes
+    # restarted and resumed: same session, answering again
+    proc = wait_agent(wzp_env, AGENT, "idle", timeout=60)
+    assert proc["restarts"] >= 1 or proc["session_id"] == session_id
+    assert proc["session_id"] == session_id
+    again = hub("task.request", target=AGENT, prompt="still there?", wait=True, timeout=60)
+    assert again["done"] and again["response"] == "stub reply: still there?"

@@ -25,6 +25,7 @@ from typing import IO, Any, NoReturn, Protocol
 from wzp_supervisor import fd_budget, paths, protocol
 from wzp_supervisor.adoption import verify_survivors
 from wzp_supervisor.agent_answer import AgentAnswers
+from wzp_supervisor.agent_health import AgentHealth
 from wzp_supervisor.agent_states import AgentStates
 from wzp_supervisor.circus_backend import CircusBackend, ProcessExit
 from wzp_supervisor.config import Config, load_config
@@ -130,6 +131,7 @@ class Daemon:
         control = ProcessControl(ctx, config_path, self.request_stop, self.store.warnings)
         states = AgentStates(ctx)
         answers = AgentAnswers(ctx, states)
+        health = AgentHealth(ctx, states)
         tasks = TaskQueue(ctx, states)
         task_requests = TaskRequests(tasks)
         observer = Observer(ctx, tasks)
@@ -142,6 +144,7 @@ class Daemon:
             control,
             states,
             answers,
+            health,
             tasks,
             task_requests,
             observer,

@@ -46,6 +46,7 @@ SCHEMAS: dict[str, dict[str, FieldSpec]] = {
     },
     "agent.states": {},
     "agent.answer": {"target": ("str", True), "answer": ("str", True)},
+    "agent.health": {},
     "task.request": {
         "target": ("str", True),
         "prompt": ("str", True),

@@ -304,6 +304,11 @@ class TaskQueue(FeatureBase):
                 return
             if not isinstance(target, str):
                 return
+            if name == "AgentRestartedForHealth":
+                task = self.running.get(target)
+                if task is not None:  # before its process stops: not queued again
+                    self.finish(task, "failed", error=f"agent {target} {event.get('reason')}")
+                return
             if name == "AgentStateChanged" and event.get("state") in READY_STATES:
                 task = self.running.get(target)
                 if task is not None and event.get("source") in HOOKLESS_SOURCES:

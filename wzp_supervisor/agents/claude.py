@@ -359,3 +359,16 @@ def screen_prompt(lines: Sequence[str]) -> str | None:
         if match is not None:
             return "\n".join([match.group(1), *lines[top + 2 : bottom]]).strip()
     return None
+
+
+_SPINNER = re.compile(r"^\s*\S?\s*[^\s(]+…\s*\((?:\s*\d+[hms])+\s*(?P<rest>.*)$")
+
+
+def activity_fingerprint(lines: Sequence[str]) -> str:
+    """The screen with what changes while nothing happens taken out: the spinner's glyph,
+    verb and elapsed time (its token count stays: it moves when the model streams)."""
+    out = []
+    for line in lines:
+        match = _SPINNER.match(line)
+        out.append("<spinner>" + match.group("rest") if match else line)
+    return "\n".join(out)
