@@ -39,8 +39,16 @@ from wzp_supervisor.agent_states import AgentStates
 from wzp_supervisor.agents.claude import stop_failure_text
 from wzp_supervisor.features import DaemonContext, FeatureBase, SavedState
 from wzp_supervisor.states import READY_STATES, ProcessInfo
-from wzp_supervisor.task_delivery import Deliver, DeliveryError, type_into_holder
+from wzp_supervisor.task_delivery import (
+    Deliver,
+    DeliveryError,
+    Press,
+    press_in_holder,
+    press_nothing,
+    type_into_holder,
+)
 from wzp_supervisor.task_model import (
+    CONFIRM_S,
     KEEP_FINISHED,
     MAX_REQUEUES,
     RESULT_EXCERPT_CHARS,
@@ -51,6 +59,11 @@ from wzp_supervisor.task_model import (
 
 log = logging.getLogger("wzp_supervisor.tasks")
 
+CONFIRMING_EVENTS = frozenset(
+    {"UserPromptSubmit", "PreToolUse", "PermissionRequest", "Stop", "StopFailure"}
+)
+"""Hooks that show a typed prompt was submitted."""
+
 HOOKLESS_SOURCES = frozenset({"screen", "progress", "health"})
 """State sources that can end a turn without a Stop hook (the task then has no answer)."""
 
@@ -59,11 +72,19 @@ class TaskQueue(FeatureBase):
     """The task table, the queue, dispatch to idle agents, broadcast."""
 
     def __init__(
-        self, ctx: DaemonContext, states: AgentStates, deliver: Deliver = type_into_holder
+        self,
+        ctx: DaemonContext,
+        states: AgentStates,
+        deliver: Deliver = type_into_holder,
+        press: Press | None = None,
     ) -> None:
         self.ctx = ctx
         self._states = states
         self._type = deliver
+        if press is None:
+            press = press_in_holder if deliver is type_into_holder else press_nothing
+        self._press = press
+        self._confirmations: dict[str, asyncio.Event] = {}  # task id → set when submitted
         self.tasks: dict[str, Task] = {}
         self.queued: dict[str, Task] = {}
         self.running: dict[str, Task] = {}  # agent target → its running task
@@ -260,18 +281,54 @@ class TaskQueue(FeatureBase):
         job.add_done_callback(self._jobs.discard)
 
     async def _deliver(self, task: Task, target: str) -> None:
-        """Type the prompt into ``target``; an unreachable agent loses the task (requeue)."""
+        """Type the prompt into ``target`` and see it submitted (a UserPromptSubmit hook):
+        else press Enter again, then clear the input and type it again, then fail the task.
+        An unreachable agent loses the task (requeue)."""
+
+        def still_wanted() -> bool:
+            return self.running.get(target) is task
+
+        confirmed = self._confirmations[task.id] = asyncio.Event()
         try:
-            await self._type(target, task.prompt, lambda: self.running.get(target) is task)
+            await self._type(target, task.prompt, still_wanted)
+            for step in ("enter", "retype", None):
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(confirmed.wait(), CONFIRM_S)
+                if confirmed.is_set() or not still_wanted():
+                    return
+                if step == "enter":
+                    log.info("%s: task %s typed but not submitted; Enter again", target, task.id)
+                    await self._press(target, "enter")
+                elif step == "retype":
+                    log.info(
+                        "%s: task %s still not submitted; clearing, typing again", target, task.id
+                    )
+                    await self._press(target, "clear")
+                    await self._type(target, task.prompt, still_wanted)
+            self.finish(
+                task,
+                "failed",
+                error=f"the prompt was typed into {target} but never submitted "
+                "(no UserPromptSubmit after Enter, Enter again, and typing it again)",
+            )
         except DeliveryError as exc:
-            if self.running.get(target) is task:
+            if still_wanted():
                 self._interrupted(task, f"could not be reached: {exc}")
+        finally:
+            if self._confirmations.get(task.id) is confirmed:
+                del self._confirmations[task.id]
 
     # -- events -----------------------------------------------------------------------------
 
     def _on_hook(self, target: str, event: str, payload: Mapping[str, Any]) -> None:
         """AgentStates observer: a Stop completes the agent's running task, a StopFailure
-        fails it with the API error."""
+        fails it with the API error; UserPromptSubmit (and what follows it) confirms that
+        the typed prompt was submitted."""
+        if event in CONFIRMING_EVENTS:
+            running = self.running.get(target)
+            confirmation = self._confirmations.get(running.id) if running is not None else None
+            if confirmation is not None:
+                confirmation.set()
         if event == "Stop":
             task = self.running.get(target)
             if task is not None:
