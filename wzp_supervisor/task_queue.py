@@ -111,6 +111,11 @@ class TaskQueue(FeatureBase):
                 task = self.running.get(str(info.get("target")))
                 info["task"] = task.id if task is not None else None
 
+    @property
+    def agent_states(self) -> AgentStates:
+        """The agent states this queue dispatches by."""
+        return self._states
+
     def prompt_of(self, task_id: str) -> str | None:
         """The prompt of task ``task_id`` (None when unknown)."""
         task = self.tasks.get(task_id)
