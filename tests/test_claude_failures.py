@@ -173,3 +173,25 @@ def test_a_stream_that_stalls_makes_the_agent_stalled(
     assert proc["session_id"] == session_id
     again = hub("task.request", target=AGENT, prompt="still there?", wait=True, timeout=60)
     assert again["done"] and again["response"] == "stub reply: still there?"
+
+
+def test_down_up_with_running_and_queued_tasks_ends_every_task_once(
+    wzp_env: WzpEnv, stub: ModelStub
+) -> None:
+    start_claude(wzp_env, stub)
+    stub.reply_stall(120)
+    ids = [hub("task.request", target=AGENT, prompt=f"job {n}")["task"]["id"] for n in range(1, 4)]
+    wait_agent(wzp_env, AGENT, "busy", timeout=60)
+    assert [t["state"] for t in (hub("task.show", task=i)["task"] for i in ids)] == [
+        "running",
+        "queued",
+        "queued",
+    ]
+    wzp_env.wzp("down", check=True)
+    wzp_env.wzp("up", check=True)
+    tasks = wait_tasks(wzp_env, set(ids), timeout=180)
+    assert {t["id"]: t["state"] for t in tasks} == dict.fromkeys(ids, "done")
+    asked = [r.last_user_text() for r in stub.main_requests()]
+    assert asked.count("job 2") == 1 and asked.count("job 3") == 1
+    assert asked.count("job 1") == 2  # stalled before the restart, answered after it
+    wait_agent(wzp_env, AGENT, "idle")
