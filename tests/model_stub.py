@@ -255,6 +255,7 @@ class ModelStub:
         """``METHOD path`` of every request the stub has no answer for."""
         self._queue: deque[QueuedReply] = deque()
         self._released = threading.Event()
+        self._errors_for: dict[str, ErrorReply] = {}
         self._lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -279,12 +280,18 @@ class ModelStub:
             self._queue.append(reply)
         return reply.tool_id
 
-    def reply_error(self, status: int, message: str, error_type: str = "") -> None:
+    def reply_error(
+        self, status: int, message: str, error_type: str = "", prompt: str | None = None
+    ) -> None:
         """Queue an HTTP error answer (e.g. 400, 429, 500) for the next main-conversation
-        request (a retrying CLI consumes one queued answer per attempt; later attempts get
-        the default echo)."""
+        request; with ``prompt``, answer it instead to every main request whose last user
+        text is ``prompt`` (however often the CLI retries)."""
+        reply = ErrorReply(status, message, error_type)
         with self._lock:
-            self._queue.append(ErrorReply(status, message, error_type))
+            if prompt is None:
+                self._queue.append(reply)
+            else:
+                self._errors_for[prompt] = reply
 
     def reply_stall(self, seconds: float = 3600.0, text: str = "thinking") -> None:
         """Queue a stream that stops mid-way for ``seconds`` (or until :meth:`stop`)."""
@@ -306,6 +313,9 @@ class ModelStub:
         if not is_main_request(body):
             return TextReply(self.side_text), False
         with self._lock:
+            error = self._errors_for.get(_last_user_text(body))
+            if error is not None:
+                return error, True
             if self._queue:
                 return self._queue.popleft(), True
         return TextReply(f"stub reply: {_last_user_text(body)}"), True

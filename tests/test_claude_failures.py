@@ -70,7 +70,7 @@ def test_api_error_ends_in_error_fails_the_task_and_the_next_runs(
     first = hub("task.request", target=AGENT, prompt="one", wait=True, timeout=60)
     assert first["done"] and first["response"] == "first answer"
 
-    stub.reply_error(status, f"stub says no ({status})")
+    stub.reply_error(status, f"stub says no ({status})", prompt="two")
     failing = hub("task.request", target=AGENT, prompt="two")["task"]["id"]
     queued = hub("task.request", target=AGENT, prompt="three")["task"]["id"]
     started = time.monotonic()
@@ -105,6 +105,7 @@ def test_answer_a_real_permission_dialog_by_label(
     task_id = hub("task.request", target=AGENT, prompt="make the file")["task"]["id"]
     wait_agent(wzp_env, AGENT, "waiting_input", timeout=60)
     sock = socket_of(AGENT)
+    wzp_env.wait_for(lambda: "Do you want" in control.peek(sock).text, what="the dialog")
     # typing into the dialog is refused unless forced (Enter would pick "1. Yes")
     with pytest.raises(control.SessionError, match="permission dialog"):
         control.send_text(sock, "3", True)

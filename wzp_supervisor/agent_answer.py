@@ -34,6 +34,9 @@ FOLLOW_S = 10.0
 SCREEN_GRACE_S = 0.5
 """How long the screen's word waits for a hook to contradict it."""
 
+CONFIRM_WAIT_S = 1.5
+"""How long to watch whether typing an option's number chose it or only selected it."""
+
 _LABEL_ANSWERS = ("yes", "no", "always")
 
 
@@ -81,6 +84,7 @@ class AgentAnswers(FeatureBase):
                 await asyncio.to_thread(
                     control.send_text, socket_path, str(option.number), force=True, raw=True
                 )
+                await self._confirm_choice(socket_path, found, option.number)
                 option_number, label = option.number, option.label
         except control.SessionError as exc:
             raise ProtocolError(protocol.CONFLICT, f"{target}: {exc}") from None
@@ -132,6 +136,27 @@ class AgentAnswers(FeatureBase):
                         target, "idle", f"answered {label!r}; the turn ended", None, "screen"
                     )
                 return
+
+    @staticmethod
+    async def _confirm_choice(socket_path: Any, asked: dialog.Dialog, number: int) -> None:
+        """Where a digit only moves the selection (newer CLIs), press Enter on it: when the
+        same dialog stays on screen with that option selected in two looks in a row."""
+        labels = [o.label for o in asked.options]
+        seen_selected = 0
+        deadline = time.monotonic() + CONFIRM_WAIT_S
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.15)
+            snapshot = await asyncio.to_thread(control.peek, socket_path, timeout=5.0)
+            now = dialog.find(snapshot.lines)
+            if now is None or [o.label for o in now.options] != labels:
+                return  # the dialog is gone: the digit chose
+            if any(o.selected and o.number == number for o in now.options):
+                seen_selected += 1
+                if seen_selected >= 2:
+                    await asyncio.to_thread(
+                        control.send_text, socket_path, "\r", force=True, raw=True
+                    )
+                    return
 
     @staticmethod
     async def _dialog(socket_path: Any) -> dialog.Dialog | None:
