@@ -33,7 +33,7 @@ def claude_config(env: WzpEnv) -> str:
     return f"""
 processes:
   claude_code:
-    command: [{json.dumps(str(claude_binary()))}]
+    command: [{json.dumps(str(claude_binary()))}, "--permission-mode", "default"]
     env_passthrough: {json.dumps(passthrough)}
 workspaces:
   default_template: solo

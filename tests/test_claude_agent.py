@@ -316,6 +316,8 @@ class Agent:
             hook_argv_prefix=HOOK_PREFIX,
             env=self.env,
         )
+        # the permission dialog is part of the test; newer CLIs (2.1.332) start in "auto" mode
+        argv += ["--permission-mode", "default"]
         return PtyProgram(argv, self.env, self.cwd)
 
 
