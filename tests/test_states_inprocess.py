@@ -92,3 +92,14 @@ def test_unknown_hooks_are_ignored_and_permission_mode_is_kept() -> None:
         assert (record.state, record.reason) == ("waiting_input", "input")
 
     run(body)
+
+
+def test_stalled_and_error_alerts_say_what_happened() -> None:
+    from wzp_supervisor.desktop_notify import Alert
+
+    assert Alert("w/a", "stalled", "no output, hook or progress for 300s").body == (
+        "w/a is stalled: no output, hook or progress for 300s"
+    )
+    assert Alert("w/a", "error", "rate_limit", "API Error: 429").body == (
+        "w/a hit an API error: API Error: 429"
+    )
