@@ -69,6 +69,7 @@ def test_api_error_ends_in_error_fails_the_task_and_the_next_runs(
     stub.reply_text("first answer")
     first = hub("task.request", target=AGENT, prompt="one", wait=True, timeout=60)
     assert first["done"] and first["response"] == "first answer"
+    assert wzp_env.process(AGENT)["permission_mode"] == "default"  # from the hooks
 
     stub.reply_error(status, f"stub says no ({status})", prompt="two")
     failing = hub("task.request", target=AGENT, prompt="two")["task"]["id"]
