@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tests.feature_fakes import FakeDaemon, run, settle
+from wzp_supervisor.agent_health import AgentHealth
 from wzp_supervisor.agent_states import AgentStates
+from wzp_supervisor.config import load_config
 from wzp_supervisor.task_queue import TaskQueue
 from wzp_supervisor.task_requests import TaskRequests
+from wzp_supervisor.workspaces import WorkspaceRecord
 
 
 class Typing:
@@ -103,3 +108,35 @@ def test_stalled_and_error_alerts_say_what_happened() -> None:
     assert Alert("w/a", "error", "rate_limit", "API Error: 429").body == (
         "w/a hit an API error: API Error: 429"
     )
+
+
+def test_health_settings_come_from_the_pane_then_the_template_then_the_defaults(
+    tmp_path: Path,
+) -> None:
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(
+        """
+processes:
+  claude_code:
+    health_check_interval: 20
+workspaces:
+  templates:
+    t:
+      layout: two_pane_horizontal
+      stall_after: 50
+      on_stall: restart
+      panes:
+        - name: left
+          position: left
+          health_check_interval: 2
+          on_stall: notify
+        - name: right
+          position: right
+"""
+    )
+    daemon = FakeDaemon(load_config(config_file))
+    health = AgentHealth(daemon.ctx, AgentStates(daemon.ctx))
+    daemon.workspaces.records["w"] = WorkspaceRecord("w", "t", "/", 0.0)
+    assert health.settings("w/left") == (2.0, 50.0, "notify")
+    assert health.settings("w/right") == (20.0, 50.0, "restart")
+    assert health.settings("other/x") == (20.0, 200.0, "notify")  # 10 x the interval
