@@ -78,10 +78,11 @@ def test_api_error_ends_in_error_fails_the_task_and_the_next_runs(
     proc = wait_agent(wzp_env, AGENT, "error", timeout=90)
     print(f"HTTP {status} -> error state in {time.monotonic() - started:.1f} s")
     assert proc["agent_source"] == "hook"
-    assert proc["agent_message"]
+    assert f"stub says no ({status})" in proc["agent_message"]
     (failed,) = wait_tasks(wzp_env, {failing})
     assert failed["state"] == "failed"
     assert failed["error"].startswith("API error:")
+    assert f"stub says no ({status})" in failed["error"]
     # the agent is back at its prompt: the next task is delivered and answered
     (done,) = wait_tasks(wzp_env, {queued})
     assert done["state"] == "done", done
