@@ -218,7 +218,7 @@ class AgentHealth(FeatureBase):
         state = progress.get("state") if isinstance(progress, dict) else None
         if state != watch.progress:
             watch.progress, watch.progress_since = state, now
-            if watch.fingerprint is not None or state is not None:
+            if state is not None:  # a report came (or changed): the program is alive
                 watch.last_activity = now
         if lines is not None:
             fingerprint = claude.activity_fingerprint(lines)
