@@ -17,7 +17,7 @@ from tests.conftest import WzpEnv
 from tests.model_stub import ModelStub
 from tests.test_tasks import hub, wait_agent, wait_tasks
 from wzp_supervisor import paths
-from wzp_supervisor.client import RequestFailed
+from wzp_supervisor.cli.hub_client import RequestFailed
 from wzp_supervisor.session import control
 
 PY = sys.executable

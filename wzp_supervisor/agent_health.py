@@ -82,7 +82,7 @@ class AgentHealth(FeatureBase):
         self._states = states
         self.watches: dict[str, Watch] = {}
         self._runner: asyncio.Task[None] | None = None
-        self._restarts: set[asyncio.Task[None]] = set()
+        self._restarts: set[asyncio.Task[Any]] = set()
         ctx.hub.register("agent.health", self.handle_health)
         ctx.bus.add_listener(self._on_event)
 
@@ -299,7 +299,7 @@ class AgentHealth(FeatureBase):
         self._restarts.add(job)
         job.add_done_callback(self._restart_done)
 
-    def _restart_done(self, job: asyncio.Task[None]) -> None:
+    def _restart_done(self, job: asyncio.Task[Any]) -> None:
         self._restarts.discard(job)
         if not job.cancelled() and job.exception() is not None:
             log.error("health restart failed: %s", job.exception())

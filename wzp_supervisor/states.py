@@ -163,6 +163,13 @@ def shown_state(proc: Mapping[str, Any]) -> str:
     return str(proc.get("state", "stopped"))
 
 
+def shown_since(proc: Mapping[str, Any]) -> float:
+    """When the shown state began (the agent state's start while the process runs)."""
+    agent_shown = proc.get("state") == "running" and bool(proc.get("agent_state"))
+    since = proc.get("agent_since") if agent_shown else proc.get("since")
+    return float(since or proc.get("since") or 0.0)
+
+
 def group_of(state: str) -> str:
     """The group (attention, working, idle, down) of a shown state."""
     for group, members in GROUPS.items():

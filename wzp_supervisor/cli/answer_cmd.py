@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from wzp_supervisor.cli.common import hub_request, json_option, print_json
+from wzp_supervisor.cli.common import echo, hub_request, json_option, print_json
 from wzp_supervisor.session.paste import clean
 
 
@@ -26,6 +26,6 @@ def answer(target: str, answer: str, as_json: bool) -> None:
     option = reply.get("option")
     label = clean(str(reply.get("label") or "")).replace("\n", " ")
     if option is None:
-        click.echo(f"{target}: typed the answer")
+        echo(f"{target}: typed the answer")
     else:
-        click.echo(f"{target}: chose {option}. {label}")
+        echo(f"{target}: chose {option}. {label}")
