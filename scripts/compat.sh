@@ -23,13 +23,8 @@ INSTALLED=$(node -p "require('$DIR/node_modules/@anthropic-ai/claude-code/packag
 export WZP_CLAUDE_BIN="$DIR/node_modules/.bin/claude"
 echo "== Claude Code $INSTALLED ($WZP_CLAUDE_BIN)"
 
-TESTS=(
-  tests/test_model_stub.py
-  tests/test_claude_agent.py
-  tests/test_claude_resume.py
-  tests/test_agent_states.py
-  tests/test_claude_failures.py
-)
+# every test that runs the real CLI (they find it through WZP_CLAUDE_BIN)
+mapfile -t TESTS < <(grep -l "claude_binary\|WZP_CLAUDE_BIN\|claude_env\|claude_config" tests/test_*.py)
 status=0
 "$PYTHON" -m pytest -q "${TESTS[@]}" "$@" || status=$?
 if ((status == 0)); then
