@@ -44,7 +44,7 @@ def test_a_holder_that_stops_answering_is_restarted(wzp_env: WzpEnv) -> None:
     restarted = [e for e in events if e["event"] == "AgentRestartedForHealth"]
     assert restarted and "did not answer" in restarted[0]["reason"]
     metrics = hub("metrics")
-    assert 'health_check_failures_total{check="ping"}' in metrics["text"]
+    assert 'wzp_health_check_failures_total{check="ping"}' in metrics["text"]
 
 
 def test_progress_reports_make_a_hookless_agent_busy(wzp_env: WzpEnv) -> None:

@@ -98,7 +98,7 @@ class Metrics:
             registry=None,
         )
         self.health_failures = Counter(
-            "health_check_failures",
+            "wzp_health_check_failures",
             "Failed health checks of agents, by check (ping, stall).",
             ["check"],
             registry=None,
