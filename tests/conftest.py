@@ -19,10 +19,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 import pytest
+
+if TYPE_CHECKING:  # imported by pytest as a plugin first (assert rewriting)
+    from tests.model_stub import ModelStub
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -193,3 +196,12 @@ def daemon(wzp_env: WzpEnv) -> WzpEnv:
         wzp_env.write_config("framework:\n  max_workspaces: 8\n")
     wzp_env.wzp("up", check=True)
     return wzp_env
+
+
+@pytest.fixture
+def stub() -> Iterator[ModelStub]:
+    """A loopback model stub for one test (the real Claude CLI talks to it)."""
+    from tests.model_stub import ModelStub
+
+    with ModelStub() as model:
+        yield model

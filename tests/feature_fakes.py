@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from wzp_supervisor.agent_states import AgentStates
 from wzp_supervisor.config import Config, load_config
 from wzp_supervisor.events import Event, EventBus
 from wzp_supervisor.features import DaemonContext, Feature, Handler
@@ -21,6 +22,8 @@ from wzp_supervisor.process_table import ManagedProcess, ProcessTable
 from wzp_supervisor.protocol import ProtocolError
 from wzp_supervisor.restart_policy import RestartSettings, RestartTracker
 from wzp_supervisor.states import ProcessInfo
+from wzp_supervisor.task_queue import TaskQueue
+from wzp_supervisor.task_requests import TaskRequests
 from wzp_supervisor.templates import PaneSpec
 from wzp_supervisor.workspaces import WorkspaceManager, WorkspaceRecord
 
@@ -148,6 +151,25 @@ class FakeDaemon:
         return [str(e["event"]) for e in self.events if str(e["event"]).startswith(prefix)]
 
 
+class RecordingDelivery:
+    """A task delivery that records what it was asked to type and succeeds."""
+
+    def __init__(self) -> None:
+        self.typed: list[tuple[str, str]] = []
+
+    async def __call__(self, target: str, prompt: str, still_wanted: object) -> None:
+        self.typed.append((target, prompt))
+
+
+def build_tasks(daemon: FakeDaemon) -> tuple[AgentStates, TaskQueue, RecordingDelivery]:
+    """Agent states, the task queue (typing recorded) and its hub types on ``daemon``."""
+    states = AgentStates(daemon.ctx)
+    delivery = RecordingDelivery()
+    tasks = TaskQueue(daemon.ctx, states, deliver=delivery)
+    daemon.features += [states, tasks, TaskRequests(tasks)]
+    return states, tasks, delivery
+
+
 def run(coro_fn: Callable[[], Awaitable[Any]]) -> Any:
     """Run an async test body on a fresh loop."""
     return asyncio.run(coro_fn())  # type: ignore[arg-type]
@@ -159,4 +181,13 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
-__all__ = ["FakeDaemon", "MemoryHub", "ProtocolError", "pane_spec", "run", "settle"]
+__all__ = [
+    "FakeDaemon",
+    "MemoryHub",
+    "ProtocolError",
+    "RecordingDelivery",
+    "build_tasks",
+    "pane_spec",
+    "run",
+    "settle",
+]

@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sys
+from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -14,6 +17,8 @@ from tests.conftest import WzpEnv
 
 PY = sys.executable
 SLEEP = "import time; time.sleep(10000)"
+AGENT = "demo/agent-1"
+"""The agent pane of the single-agent Claude configs."""
 
 
 def config_with(panes: str, extra: str = "", layout: str = "four_pane_grid") -> str:
@@ -73,3 +78,19 @@ def kill_daemon(env: WzpEnv) -> None:
         lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie",
         what="the daemon gone",
     )
+
+
+def hub_line(path: Path, line: bytes) -> dict[str, Any]:
+    """Send one raw NDJSON line to a hub socket at ``path`` and read the one reply."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(30)
+        sock.connect(str(path))
+        sock.sendall(line.rstrip(b"\n") + b"\n")
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    reply: dict[str, Any] = json.loads(data)
+    return reply

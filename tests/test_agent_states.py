@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,16 +15,10 @@ import pytest
 from tests.claude_env import QUIET_ENV, claude_binary, claude_environment, seed_claude_home
 from tests.conftest import WzpEnv
 from tests.model_stub import ModelStub
+from tests.support import AGENT
 from tests.test_tasks import fake_config, hub, start_agents, wait_agent
 
 PY = sys.executable
-AGENT = "demo/agent-1"
-
-
-@pytest.fixture
-def stub() -> Iterator[ModelStub]:
-    with ModelStub() as model:
-        yield model
 
 
 def claude_config(env: WzpEnv) -> str:

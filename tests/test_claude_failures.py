@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,19 +14,13 @@ import pytest
 from tests.claude_env import QUIET_ENV, claude_binary, claude_environment, seed_claude_home
 from tests.conftest import WzpEnv
 from tests.model_stub import ModelStub
+from tests.support import AGENT
 from tests.test_tasks import hub, wait_agent, wait_tasks
 from wzp_supervisor import paths
 from wzp_supervisor.cli.hub_client import RequestFailed
 from wzp_supervisor.session import control
 
 PY = sys.executable
-AGENT = "demo/agent-1"
-
-
-@pytest.fixture
-def stub() -> Iterator[ModelStub]:
-    with ModelStub() as model:
-        yield model
 
 
 def start_claude(env: WzpEnv, stub: ModelStub, claude_code_extra: str = "") -> float:

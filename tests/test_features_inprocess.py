@@ -9,30 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.feature_fakes import FakeDaemon, ProtocolError, run, settle
-from wzp_supervisor.agent_states import AgentStates
+from tests.feature_fakes import FakeDaemon, ProtocolError, build_tasks, run, settle
 from wzp_supervisor.observe import Observer
 from wzp_supervisor.task_model import Task, next_task
-from wzp_supervisor.task_queue import TaskQueue
-from wzp_supervisor.task_requests import TaskRequests
-
-
-class RecordingDelivery:
-    """A delivery that records what it was asked to type and succeeds."""
-
-    def __init__(self) -> None:
-        self.typed: list[tuple[str, str]] = []
-
-    async def __call__(self, target: str, prompt: str, still_wanted: object) -> None:
-        self.typed.append((target, prompt))
-
-
-def build(daemon: FakeDaemon) -> tuple[AgentStates, TaskQueue, RecordingDelivery]:
-    states = AgentStates(daemon.ctx)
-    delivery = RecordingDelivery()
-    tasks = TaskQueue(daemon.ctx, states, deliver=delivery)
-    daemon.features += [states, tasks, TaskRequests(tasks)]
-    return states, tasks, delivery
 
 
 def test_next_task_prefers_priority_then_age_and_respects_targets() -> None:
@@ -54,7 +33,7 @@ def test_idle_agent_gets_the_highest_priority_task_first() -> None:
     async def body() -> None:
         daemon = FakeDaemon()
         daemon.add_agent("w/a")
-        _states, tasks, delivery = build(daemon)
+        _states, tasks, delivery = build_tasks(daemon)
         low = await daemon.hub.request("task.submit", prompt="low")
         high = await daemon.hub.request("task.submit", prompt="high", priority=3)
         await settle()
@@ -87,7 +66,7 @@ def test_task_for_a_non_agent_pane_is_refused() -> None:
     async def body() -> None:
         daemon = FakeDaemon()
         daemon.add_agent("w/shell", agent=None)
-        build(daemon)
+        build_tasks(daemon)
         with pytest.raises(ProtocolError, match="not a Claude agent"):
             await daemon.hub.request("task.request", target="w/shell", prompt="hi")
 
@@ -98,7 +77,7 @@ def test_agent_state_machine_from_hooks_and_supervision() -> None:
     async def body() -> None:
         daemon = FakeDaemon()
         daemon.add_agent("w/a")
-        states, _tasks, _delivery = build(daemon)
+        states, _tasks, _delivery = build_tasks(daemon)
         steps = [
             ("SessionStart", {}, "idle"),
             ("UserPromptSubmit", {}, "busy"),
@@ -144,7 +123,7 @@ def test_observer_status_document_carries_task_prompt_and_waiting_order(
         daemon = FakeDaemon()
         daemon.add_agent("w/a")
         daemon.add_agent("w/b")
-        _states, tasks, _delivery = build(daemon)
+        _states, tasks, _delivery = build_tasks(daemon)
         observer = Observer(daemon.ctx, tasks)
         daemon.features.append(observer)
         await observer.start()

@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-import json
-import socket
-
 import pytest
 
 from tests.conftest import WzpEnv
-from tests.support import SLEEP, config_with, pane, running_pid, start
+from tests.support import SLEEP, config_with, hub_line, pane, running_pid, start
 from wzp_supervisor.hub_schema import SCHEMAS, check_fields
 from wzp_supervisor.protocol import ProtocolError
 
 
 def raw_request(env: WzpEnv, line: str) -> dict[str, object]:
     """Send one raw NDJSON line to the hub and read the reply."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(30)
-        sock.connect(str(env.runtime_dir / "hub.sock"))
-        sock.sendall(line.encode() + b"\n")
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    reply: dict[str, object] = json.loads(data)
-    return reply
+    return hub_line(env.runtime_dir / "hub.sock", line.encode())
 
 
 def test_a_string_false_does_not_force_a_delete(wzp_env: WzpEnv) -> None:

@@ -5,29 +5,18 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 from pathlib import Path
 from typing import Any
 
 from tests.conftest import REPO, WzpEnv
+from tests.support import hub_line
 
 EXAMPLE = REPO / "config" / "examples" / "spec.yaml"
 SPEC_SOCKET = Path("/tmp/wezterm-parallel.sock")
 
 
 def seed_request(path: Path, message: dict[str, Any]) -> dict[str, Any]:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(30)
-        sock.connect(str(path))
-        sock.sendall(json.dumps(message).encode() + b"\n")
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    reply: dict[str, Any] = json.loads(data)
-    return reply
+    return hub_line(path, json.dumps(message).encode())
 
 
 def test_the_example_runs_as_written(wzp_env: WzpEnv) -> None:

@@ -4,29 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.feature_fakes import FakeDaemon, run, settle
+from tests.feature_fakes import FakeDaemon, build_tasks, run, settle
 from wzp_supervisor.agent_health import AgentHealth
 from wzp_supervisor.agent_states import AgentStates
 from wzp_supervisor.config import load_config
-from wzp_supervisor.task_queue import TaskQueue
-from wzp_supervisor.task_requests import TaskRequests
 from wzp_supervisor.workspaces import WorkspaceRecord
-
-
-class Typing:
-    def __init__(self) -> None:
-        self.typed: list[tuple[str, str]] = []
-
-    async def __call__(self, target: str, prompt: str, still_wanted: object) -> None:
-        self.typed.append((target, prompt))
-
-
-def build(daemon: FakeDaemon) -> tuple[AgentStates, TaskQueue, Typing]:
-    states = AgentStates(daemon.ctx)
-    typing = Typing()
-    tasks = TaskQueue(daemon.ctx, states, deliver=typing)
-    daemon.features += [states, tasks, TaskRequests(tasks)]
-    return states, tasks, typing
 
 
 def test_broadcast_says_what_each_queued_agent_is_doing() -> None:
@@ -34,7 +16,7 @@ def test_broadcast_says_what_each_queued_agent_is_doing() -> None:
         daemon = FakeDaemon()
         for target in ("w/a", "w/b", "w/c"):
             daemon.add_agent(target)
-        build(daemon)
+        build_tasks(daemon)
         await daemon.hub.request("status.update", agent="w/a", event="SessionStart")
         await daemon.hub.request("status.update", agent="w/b", event="PermissionRequest")
         await daemon.hub.request("status.update", agent="w/c", event="UserPromptSubmit")
@@ -49,7 +31,7 @@ def test_stop_failure_fails_the_task_and_error_agents_take_the_next() -> None:
     async def body() -> None:
         daemon = FakeDaemon()
         daemon.add_agent("w/a")
-        states, tasks, typing = build(daemon)
+        states, tasks, typing = build_tasks(daemon)
         await daemon.hub.request("status.update", agent="w/a", event="SessionStart")
         first = (await daemon.hub.request("task.request", target="w/a", prompt="one"))["task"]
         second = (await daemon.hub.request("task.request", target="w/a", prompt="two"))["task"]
@@ -73,7 +55,7 @@ def test_unknown_hooks_are_ignored_and_permission_mode_is_kept() -> None:
     async def body() -> None:
         daemon = FakeDaemon()
         daemon.add_agent("w/a")
-        states, _tasks, _typing = build(daemon)
+        states, _tasks, _typing = build_tasks(daemon)
         payload = {"permission_mode": "plan"}
         await daemon.hub.request(
             "status.update", agent="w/a", event="SessionStart", payload=payload
