@@ -206,6 +206,28 @@ class Sandbox:
         """The live session holders of this sandbox."""
         return [p for p in self.processes() if HOLDER_MODULE in " ".join(_cmdline(p)) and _alive(p)]
 
+    def holder_sockets(self) -> dict[str, tuple[int, Path]]:
+        """``{target: (holder pid, socket path)}`` read from the live holders' command lines."""
+        out: dict[str, tuple[int, Path]] = {}
+        for proc in self.holders():
+            args = _cmdline(proc)
+            with contextlib.suppress(ValueError, IndexError):
+                target = args[args.index("--target") + 1]
+                out[target] = (proc.pid, Path(args[args.index("--socket") + 1]))
+        return out
+
+    def agent_processes(self) -> dict[str, list[psutil.Process]]:
+        """Live processes by the ``WZP_AGENT`` they run as (agents and their children)."""
+        out: dict[str, list[psutil.Process]] = {}
+        for proc in self.processes():
+            try:
+                agent = proc.environ().get("WZP_AGENT")
+                if agent and HOLDER_MODULE not in " ".join(proc.cmdline()):
+                    out.setdefault(agent, []).append(proc)
+            except psutil.Error:
+                continue
+        return out
+
     def agents_of(self, holder_pids: dict[str, int]) -> dict[str, list[int]]:
         """``{target: pids of the holder's live child processes}``."""
         out: dict[str, list[int]] = {}
@@ -267,9 +289,10 @@ def _cmdline(proc: psutil.Process) -> list[str]:
 def _env_under(proc: psutil.Process, marker: str) -> bool:
     """Whether the process's XDG_RUNTIME_DIR is inside the sandbox (the daemon, agents)."""
     try:
-        return proc.environ().get("XDG_RUNTIME_DIR", "").startswith(marker)
+        env = proc.environ()
     except psutil.Error:
         return False
+    return any(env.get(k, "").startswith(marker) for k in ("XDG_RUNTIME_DIR", "WZP_HUB_SOCKET"))
 
 
 def _alive(proc: psutil.Process) -> bool:
