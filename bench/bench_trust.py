@@ -334,13 +334,18 @@ def row_corrupt_state(_sizes: Sizes) -> list[Row]:
 # -- 4. hub fuzzing ------------------------------------------------------------------------
 
 
-def raw_exchange(path: Path, data: bytes, timeout: float = 10.0) -> dict[str, Any] | str:
-    """Send ``data`` on a fresh hub connection; the first reply, or 'closed' / 'timeout'."""
+def raw_exchange(
+    path: Path, data: bytes, timeout: float = 10.0, half_close: bool = False
+) -> dict[str, Any] | str:
+    """Send ``data`` on a fresh hub connection (then end our side when ``half_close``); the
+    first reply, or 'closed' / 'timeout'."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
         try:
             sock.connect(os.fspath(path))
             sock.sendall(data)
+            if half_close:
+                sock.shutdown(socket.SHUT_WR)
             buf = b""
             while b"\n" not in buf:
                 chunk = sock.recv(65536)
@@ -474,7 +479,7 @@ def row_hub(sizes: Sizes) -> list[Row]:
         unanswered_garbage = [
             g[:12].decode(errors="replace") + ("…" if len(g) > 12 else "")
             for g in garbage
-            if not isinstance(reply := raw_exchange(path, g, timeout=10), dict) or reply.get("ok")
+            if not isinstance(reply := raw_exchange(path, g, 10, True), dict) or reply.get("ok")
         ]
         garbage_answered = len(garbage) - len(unanswered_garbage)
         surrogate = raw_exchange(
@@ -638,7 +643,8 @@ BAD_FRAMES: list[tuple[str, bytes]] = [
     ("send without text", hello({"mode": "send"})),
     ("attach cols 70000", hello({"mode": "attach", "cols": 70000, "rows": 24})),
     ("attach cols 1e300", hello({"mode": "attach", "cols": 1e300, "rows": 24})),
-    ("attach lines Infinity", hello({"mode": "attach", "cols": 80, "lines": float("inf")})),
+    ("peek lines Infinity", hello({"mode": "peek", "lines": float("inf")})),
+    ("attach rows Infinity", hello({"mode": "attach", "cols": 80, "rows": float("inf")})),
     ("attach cols Infinity", hello({"mode": "attach", "cols": float("inf"), "rows": 24})),
     ("send enter_delay NaN", hello({"mode": "send", "text": "", "enter_delay": float("nan")})),
     ("peek lines -1", hello({"mode": "peek", "lines": -1})),
@@ -895,6 +901,7 @@ def impostor_row() -> Row:
     )
     problems: list[str] = []
     results = []
+    got, secret = 0, False
     try:
         ready = impostor.stdout.readline().strip() if impostor.stdout else ""
         if ready != "ready":
@@ -914,8 +921,12 @@ def impostor_row() -> Row:
                 problems.append(f"`wzp {' '.join(args)}` succeeded against the impostor")
         captured = fake_dir / "captured"
         got = captured.stat().st_size if captured.exists() else 0
+        secret = got > 0 and b"hunter2" in captured.read_bytes()
         if got:
-            problems.append(f"the impostor captured {got} bytes: {captured.read_bytes()[:60]!r}")
+            problems.append(
+                f"the impostor captured {got} bytes"
+                + (" including the task prompt with the secret" if secret else "")
+            )
     finally:
         impostor.kill()
         impostor.wait()
@@ -926,7 +937,8 @@ def impostor_row() -> Row:
         "impostor daemon (no XDG_RUNTIME_DIR)",
         f"nobody owns <tmp>/wezterm-parallel-{os.getuid()} (0777) with a hub that says ok: "
         + ", ".join(results)
-        + f"; bytes the impostor received: {got}",
+        + f"; bytes the impostor received: {got}"
+        + (" (the prompt 'deploy key is hunter2' among them)" if secret else ""),
         held(problems),
     )
 
@@ -1252,6 +1264,53 @@ def row_tasks(sizes: Sizes) -> list[Row]:
     return [("tasks across daemon SIGKILL", figure, held(problems))]
 
 
+# -- 11. terminal escapes and undecodable arguments ----------------------------------------
+
+HOSTILE = "early \x1b]52;c;aGk=\x07\x1b]0;OWNED\x07\x1b[2J\x1b[201~\r SECOND \x9b31m"
+
+
+def row_escapes(_sizes: Sizes) -> list[Row]:
+    sb = one_workspace("wzpte")
+    problems: list[str] = []
+    try:
+        odd_dir = sb.work / "repo\x1b]0;OWNED\x07\x1b[2J"
+        odd_dir.mkdir()
+        sb.hub("workspace.create", name="w0", template="t", dir=str(odd_dir))
+        sb.wait_running(4, 30)
+        task = sb.hub("task.submit", prompt=HOSTILE, workspace="w0")["task"]["id"]
+        views = {
+            "task list": sb.wzp("task", "list"),
+            "task show": sb.wzp("task", "show", task),
+            "status": sb.wzp("status"),
+            "workspace list": sb.wzp("workspace", "list"),
+            "list": sb.wzp("list"),
+        }
+        raw = [
+            name
+            for name, out in views.items()
+            if any(c in out.stdout + out.stderr for c in ("\x1b", "\x07", "\x9b"))
+        ]
+        bad = sb.wzp("task", "submit", os.fsdecode(b"bad\xffbyte"))
+        traceback = "Traceback" in bad.stderr
+        if raw:
+            problems.append(f"raw control bytes printed by wzp {', '.join(raw)}")
+        if traceback:
+            problems.append("`wzp task submit $'bad\\xffbyte'` ends in a traceback")
+        if sb.ping() is None:
+            problems.append("daemon died")
+        figure = (
+            f"a task prompt and a workspace dir holding OSC 52/OSC 0/CSI 2J/paste-end/C1: "
+            f"{len(views) - len(raw)}/{len(views)} views print no control byte "
+            f"({', '.join(raw) or 'none'} do); `wzp task submit $'bad\\xffbyte'` -> rc "
+            f"{bad.returncode}{', traceback' if traceback else ', no traceback'}"
+        )
+    finally:
+        left = sb.close()
+    if left:
+        problems.append(f"{len(left)} left after down")
+    return [("terminal escapes, undecodable argv", figure, held(problems))]
+
+
 # -- main ----------------------------------------------------------------------------------
 
 ROWS: dict[str, Callable[[Sizes], list[Row]]] = {
@@ -1266,6 +1325,7 @@ ROWS: dict[str, Callable[[Sizes], list[Row]]] = {
     "leaks": row_leaks,
     "disk": row_full_disk,
     "tasks": row_tasks,
+    "escapes": row_escapes,
 }
 
 
