@@ -9,7 +9,8 @@ For N supervised panes (cheap sleepers, N = 16 and 100 by default), measured in 
   with the agents' pids unchanged and no extra holder process (no duplicates);
 * restart in place: ``daemon.restart`` over the hub, until ping answers from the same daemon
   pid with a fresh uptime and all N run with unchanged pids;
-* plain circusd (anchor): start with N watchers of the same command until all N children run.
+* plain circusd (anchor): start with N watchers of the same command until all N children run;
+* ``wzp ping`` as a whole process (anchor): the CLI's own floor, part of every ``wzp up``.
 
 Prints figures and ratios; asserts nothing. Usage:
 ``.venv/bin/python bench/bench_adoption.py [--sizes 16,100] [--runs 3]``
@@ -51,6 +52,7 @@ class Run:
         self.crash_adopted: list[float] = []
         self.restart: list[float] = []
         self.circusd: list[float] = []
+        self.cli_ping: list[float] = []
         self.problems: list[str] = []
 
 
@@ -112,6 +114,10 @@ def bench_wzp(n: int, runs: int, out: Run) -> None:
             out.problems.append(f"cold: not all {n} running after {TIMEOUT:g}s")
             return
         out.cold.append(time.perf_counter() - start)
+        for _ in range(3):  # the CLI's own floor: interpreter start-up, imports, one request
+            start = time.perf_counter()
+            sb.wzp("ping")
+            out.cli_ping.append(time.perf_counter() - start)
         time.sleep(1.0)  # let the first save and the sampler settle
         before = snapshot(sb)
         for _ in range(runs):
@@ -235,6 +241,7 @@ def report(r: Run) -> None:
     print(f"| cold `wzp up` (daemon answers) | {ms(r.cold_up)} |")
     print(f"| cold `wzp up` + create {r.n} panes, all running | {ms(r.cold)} |")
     print(f"| plain circusd, {r.n} watchers running | {ms(r.circusd)} |")
+    print(f"| `wzp ping` whole process (the CLI's floor) | {ms(r.cli_ping)} |")
     print(f"| SIGKILL daemon -> `wzp up` returns | {ms(r.crash_up)} |")
     print(
         f"| SIGKILL daemon -> `wzp up` -> all {r.n} adopted (same pids) | {ms(r.crash_adopted)} |"
