@@ -1027,27 +1027,34 @@ def row_names(_sizes: Sizes) -> list[Row]:
 # -- 8. wzp down of SIGTERM-ignoring trees, and leaks --------------------------------------
 
 TERM_IGNORERS = [
+    # p0: the agent ignores SIGTERM/SIGHUP and so do its two background children
     "trap '' TERM HUP; sleep 100000 & sleep 100000 & wait",
+    # p1: a Python agent ignoring both, forked once
     f"{PY} -c 'import os,signal,time; [signal.signal(s, signal.SIG_IGN) for s in "
     "(signal.SIGTERM, signal.SIGHUP)]; os.fork(); time.sleep(1e5)'",
+    # p2: the agent ignores SIGTERM and leaves a `setsid -f` double fork that ignores it too
     "setsid -f sh -c 'trap \"\" TERM HUP; exec sleep 100000'; trap '' TERM HUP; exec sleep 100000",
-    "nohup sh -c 'trap \"\" TERM HUP INT; sleep 100000' >/dev/null 2>&1 & exec sleep 100000",
+    # p3: the agent obeys SIGTERM; a nohup child and a `setsid -f` double fork ignore it
+    "nohup sh -c 'trap \"\" TERM HUP INT; sleep 100000' >/dev/null 2>&1 & "
+    "setsid -f sh -c 'trap \"\" TERM HUP; exec sleep 100000'; exec sleep 100000",
 ]
 
 
 def row_down(_sizes: Sizes) -> list[Row]:
+    return [_down(10.0), _down(2.0)]
+
+
+def _down(graceful: float) -> Row:
+    """``wzp down`` of the TERM_IGNORERS panes with ``processes.claude_code.timeout``."""
+    positions = ("top_left", "top_right", "bottom_left", "bottom_right")
     panes = [
         {"name": f"p{i}", "position": pos, "command": cmd, "shell": True}
-        for i, (pos, cmd) in enumerate(
-            zip(
-                ("top_left", "top_right", "bottom_left", "bottom_right"), TERM_IGNORERS, strict=True
-            )
-        )
+        for i, (pos, cmd) in enumerate(zip(positions, TERM_IGNORERS, strict=True))
     ]
     sb = Sandbox(
         "wzptd",
         {"t": {"layout": "four_pane_grid", "panes": panes}},
-        extra={"processes": {"claude_code": {"timeout": 2}}},
+        extra={"processes": {"claude_code": {"timeout": graceful}}},
     )
     problems: list[str] = []
     try:
@@ -1060,20 +1067,24 @@ def row_down(_sizes: Sizes) -> list[Row]:
         start = time.perf_counter()
         down = sb.wzp("down", "--timeout", "60", timeout=90)
         took = time.perf_counter() - start
-        time.sleep(0.5)
+        time.sleep(3.0)  # anything still ending has had time to
         survivors = [_describe(p) for p in sb.processes()]
         if down.returncode != 0:
             problems.append(f"wzp down rc {down.returncode}")
         if survivors:
             problems.append(f"{len(survivors)} survived `wzp down`: {survivors[:3]}")
         figure = (
-            f"4 trees ignoring SIGTERM/SIGHUP (trap, fork, `setsid -f` double fork, nohup "
-            f"child), {tree} processes with the daemon: `wzp down` took {took:.1f} s "
-            f"(graceful timeout 2 s), {len(survivors)} survivors"
+            f"4 trees ignoring SIGTERM/SIGHUP (trap, fork, `setsid -f` double forks, nohup), "
+            f"{tree} processes with the daemon: `wzp down` took {took:.1f} s, "
+            f"{len(survivors)} survivors 3 s later"
         )
     finally:
         sb.close()
-    return [("`wzp down` of SIGTERM-ignoring trees", figure, held(problems))]
+    return (
+        f"`wzp down` of SIGTERM-ignoring trees (timeout {graceful:g} s)",
+        figure,
+        held(problems),
+    )
 
 
 def row_leaks(_sizes: Sizes) -> list[Row]:
