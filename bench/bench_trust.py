@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from wzp_harness import (
     PY,
     SLEEP_CODE,
+    DaemonNotRunning,
     RequestFailed,
     Sandbox,
     grid_template,
@@ -170,6 +171,89 @@ def row_load(sizes: Sizes) -> list[Row]:
         f"{len(orphans)} orphans, {len(left)} left after down"
     )
     return [("load: random SIGKILLs", figure, held(problems))]
+
+
+def row_churn_crash(_sizes: Sizes) -> list[Row]:
+    """Kills continue while the daemon is SIGKILLed and brought back, then restarted in place."""
+    n, seconds, interval = 32, 12.0, 0.2
+    sb = Sandbox("wzptr", {"t": grid_template(SLEEPER)}, max_workspaces=n // 4 + 1)
+    problems: list[str] = []
+    kills = away_kills = 0
+    try:
+        if sb.wzp("up").returncode != 0:
+            raise RuntimeError("wzp up failed")
+        sb.create_workspaces(n // 4)
+        if sb.wait_running(n, 120) is None:
+            raise RuntimeError(f"not all {n} running")
+        base = sum(p["restarts"] for p in sb.status())
+        rng = random.Random(15)
+        start = time.monotonic()
+        tick = start
+        crashed = restarted = False
+        while time.monotonic() - start < seconds:
+            elapsed = time.monotonic() - start
+            if not crashed and elapsed > seconds / 4:
+                crashed = True
+                sb.kill_daemon()
+                for _ in range(5):  # agents die while no daemon runs
+                    holders = [h.pid for h in sb.holders()]
+                    agents = [
+                        a
+                        for pids in sb.agents_of({str(h): h for h in holders}).values()
+                        for a in pids[:1]
+                    ]
+                    if agents:
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(rng.choice(agents), signal.SIGKILL)
+                            kills += 1
+                            away_kills += 1
+                    time.sleep(interval)
+                if sb.wzp("up").returncode != 0:
+                    problems.append("wzp up failed after the crash")
+                    break
+            if not restarted and elapsed > seconds / 2:
+                restarted = True
+                with contextlib.suppress(RequestFailed, DaemonNotRunning, OSError):
+                    sb.hub("daemon.restart")
+            running = [p for p in sb.status() if p["state"] == "running" and p["pid"]]
+            if running:
+                victim = rng.choice(running)
+                with contextlib.suppress(ProcessLookupError, psutil.Error, IndexError):
+                    os.kill(psutil.Process(victim["pid"]).children()[0].pid, signal.SIGKILL)
+                    kills += 1
+            tick += interval
+            time.sleep(max(0.0, tick - time.monotonic()))
+        deadline = time.monotonic() + 60
+        procs = sb.status()
+        while time.monotonic() < deadline:
+            procs = sb.status()
+            if procs and all(p["state"] in ("running", "fatal", "exited") for p in procs):
+                break
+            time.sleep(0.2)
+        restarts = sum(p["restarts"] for p in procs) - base
+        fatal = sum(p["state"] == "fatal" for p in procs)
+        running = sum(p["state"] == "running" for p in procs)
+        dups, orphans = dup_and_orphans(sb)
+        if restarts + fatal != kills:
+            problems.append(f"{kills} kills but {restarts} restarts + {fatal} fatal")
+        if running + fatal != n:
+            problems.append(f"{running} running + {fatal} fatal of {n}")
+        if len(sb.holders()) != running:
+            problems.append(f"{len(sb.holders())} holders for {running} running")
+        if dups or orphans:
+            problems.append(f"duplicates {dups[:2]}, orphans {orphans[:2]}")
+    finally:
+        left = sb.close()
+    if left:
+        problems.append(f"{len(left)} outlived `wzp down`")
+    figure = (
+        f"{n} agents, an agent SIGKILL every {interval * 1000:.0f} ms for {seconds:g} s, the "
+        f"daemon SIGKILLed at {seconds / 4:g} s ({away_kills} agents killed while it was away, "
+        f"then `wzp up`) and `daemon.restart` at {seconds / 2:g} s: {kills} kills -> "
+        f"{restarts} restarts, {fatal} fatal, {len(dups)} duplicates, {len(orphans)} orphans, "
+        f"{len(left)} left after down"
+    )
+    return [("churn across a daemon crash and restart", figure, held(problems))]
 
 
 # -- 2. daemon SIGKILL at rest -------------------------------------------------------------
@@ -1326,6 +1410,7 @@ def row_escapes(_sizes: Sizes) -> list[Row]:
 
 ROWS: dict[str, Callable[[Sizes], list[Row]]] = {
     "load": row_load,
+    "churn": row_churn_crash,
     "daemon": row_daemon_kill,
     "state": row_corrupt_state,
     "hub": row_hub,
