@@ -47,6 +47,7 @@ from wzp_harness import (
     raise_nofile,
 )
 
+from wzp_supervisor.client import HubClient
 from wzp_supervisor.hub_schema import SCHEMAS
 from wzp_supervisor.session import wire
 
@@ -311,6 +312,61 @@ def row_daemon_kill(_sizes: Sizes) -> list[Row]:
     if left:
         problems.append(f"{len(left)} left after down")
     return [("daemon SIGKILL at rest", figure, held(problems))]
+
+
+def row_reload_crash(_sizes: Sizes) -> list[Row]:
+    """SIGKILL the daemon at several moments of a reload that replaces every pane."""
+    n = 16
+    sb = Sandbox("wzptr", {"t": grid_template(SLEEPER)}, max_workspaces=n // 4 + 1)
+    config = sb.config_dir / "config.yaml"
+    problems: list[str] = []
+    delays = (0.0, 0.03, 0.1, 0.25, 0.5)
+    stuck_total = 0
+    try:
+        if sb.wzp("up").returncode != 0:
+            raise RuntimeError("wzp up failed")
+        sb.create_workspaces(n // 4)
+        sb.wait_running(n, 120)
+        for round_, delay in enumerate(delays):
+            doc = json.loads(config.read_text())
+            command = f"{SLEEPER} v{round_}"  # every pane's spec changes: all are replaced
+            for pane in doc["workspaces"]["templates"]["t"]["panes"]:
+                pane["command"] = command
+            config.write_text(json.dumps(doc, indent=1))
+            with HubClient(sb.hub_path, timeout=30) as client:
+                client.send("reload")
+                time.sleep(delay)
+                sb.kill_daemon()
+            if sb.wzp("up").returncode != 0:
+                problems.append(f"kill {delay * 1000:.0f} ms into reload: wzp up failed")
+                break
+            sb.wait_running(n, 20)
+            procs = sb.status()
+            stuck = [p["target"] for p in procs if p["state"] != "running"]
+            stale = [p["target"] for p in procs if f"v{round_}" not in " ".join(p["command"])]
+            dups, orphans = dup_and_orphans(sb)
+            stuck_total += len(stuck)
+            if stuck:
+                problems.append(
+                    f"kill {delay * 1000:.0f} ms in: {len(stuck)} not running {stuck[:2]}"
+                )
+            if dups or orphans:
+                problems.append(
+                    f"kill {delay * 1000:.0f} ms in: dups {dups[:2]} orphans {orphans[:2]}"
+                )
+            if stale and not stuck:
+                # the new daemon read the new config: every pane must run the new command
+                problems.append(f"kill {delay * 1000:.0f} ms in: {len(stale)} on the old command")
+    finally:
+        left = sb.close()
+    if left:
+        problems.append(f"{len(left)} outlived `wzp down`")
+    figure = (
+        f"{n} panes all replaced by a reload, daemon SIGKILLed "
+        f"{', '.join(f'{d * 1000:.0f}' for d in delays)} ms after `reload` was sent, then "
+        f"`wzp up`: {stuck_total} panes left not running over {len(delays)} rounds"
+    )
+    return [("daemon SIGKILL during reload", figure, held(problems))]
 
 
 # -- 3. corrupt state ----------------------------------------------------------------------
@@ -1330,8 +1386,6 @@ def row_tasks(sizes: Sizes) -> list[Row]:
         sb.create_workspaces(1)
         sb.wait_running(4, 30)
         ids = []
-        from wzp_supervisor.client import HubClient
-
         with HubClient(sb.hub_path, timeout=30) as client:
             for i in range(sizes.tasks):
                 reply = client.request("task.submit", prompt=f"bench task {i}", workspace="w0")
@@ -1412,6 +1466,7 @@ ROWS: dict[str, Callable[[Sizes], list[Row]]] = {
     "load": row_load,
     "churn": row_churn_crash,
     "daemon": row_daemon_kill,
+    "reload": row_reload_crash,
     "state": row_corrupt_state,
     "hub": row_hub,
     "attach": row_attach,
