@@ -198,7 +198,12 @@ class Sandbox:
                 continue
             cmdline = " ".join(info.get("cmdline") or [])
             cwd = info.get("cwd") or ""
-            if marker in cmdline or cwd.startswith(marker) or _env_under(proc, marker):
+            if (
+                marker + "/" in cmdline
+                or cwd == marker
+                or cwd.startswith(marker + "/")
+                or _env_under(proc, marker)
+            ):
                 found.append(proc)
         return found
 
@@ -292,7 +297,9 @@ def _env_under(proc: psutil.Process, marker: str) -> bool:
         env = proc.environ()
     except psutil.Error:
         return False
-    return any(env.get(k, "").startswith(marker) for k in ("XDG_RUNTIME_DIR", "WZP_HUB_SOCKET"))
+    return any(
+        env.get(k, "").startswith(marker + "/") for k in ("XDG_RUNTIME_DIR", "WZP_HUB_SOCKET")
+    )
 
 
 def _alive(proc: psutil.Process) -> bool:
