@@ -118,6 +118,7 @@ def bench_wzp(n: int, runs: int, out: Run) -> None:
             start = time.perf_counter()
             sb.wzp("ping")
             out.cli_ping.append(time.perf_counter() - start)
+        sb.wait_agents(n, TIMEOUT)  # every holder has started its program
         time.sleep(1.0)  # let the first save and the sampler settle
         before = snapshot(sb)
         for _ in range(runs):

@@ -265,8 +265,7 @@ def row_daemon_kill(_sizes: Sizes) -> list[Row]:
     problems: list[str] = []
     try:
         sb.create_workspaces(2)
-        sb.wait_running(8, 60)
-        time.sleep(0.5)
+        sb.wait_agents(8, 60)
         before = sb.running_pids()
         agents = sb.agents_of(before)
         restarts = {p["target"]: p["restarts"] for p in sb.status()}
@@ -803,8 +802,7 @@ def row_attach(_sizes: Sizes) -> list[Row]:
     problems: list[str] = []
     try:
         sb.create_workspaces(1)
-        sb.wait_running(4, 60)
-        time.sleep(0.5)
+        sb.wait_agents(4, 60)
         sockets = sb.holder_sockets()
         target = "w0/p0"
         holder_pid, path = sockets[target]
@@ -1460,6 +1458,75 @@ def row_escapes(_sizes: Sizes) -> list[Row]:
     return [("terminal escapes, undecodable argv", figure, held(problems))]
 
 
+# -- 12. secret leakage --------------------------------------------------------------------
+
+
+def row_secrets(_sizes: Sizes) -> list[Row]:
+    """A key given as ``${VAR}`` must reach the agents and nothing written or printed."""
+    secret = "sk-bench-" + os.urandom(12).hex()
+    sb = Sandbox(
+        "wzpts",
+        # panes that are not Claude agents take only their own environment
+        {"t": grid_template(SLEEPER, environment={"ANTHROPIC_API_KEY": "${BENCH_KEY}"})},
+        extra={
+            "processes": {"claude_code": {"environment": {"ANTHROPIC_API_KEY": "${BENCH_KEY}"}}}
+        },
+    )
+    sb.env["BENCH_KEY"] = secret
+    problems: list[str] = []
+    try:
+        if sb.wzp("up").returncode != 0:
+            raise RuntimeError("wzp up failed")
+        sb.create_workspaces(2)
+        sb.wait_running(8, 30)
+        reached = 0
+        for pids in sb.wait_agents(8).values():
+            with contextlib.suppress(psutil.Error, IndexError):
+                reached += psutil.Process(pids[0]).environ().get("ANTHROPIC_API_KEY") == secret
+        sb.hub("task.submit", prompt="hello", workspace="w0")
+        sb.kill_daemon()
+        sb.wzp("up")
+        sb.wait_running(8, 30)
+        printed = {
+            " ".join(args): sb.wzp(*args)
+            for args in (
+                ("config", "show"),
+                ("config", "show", "--format", "json"),
+                ("status", "--json"),
+                ("list", "--json"),
+                ("workspace", "list", "--json"),
+                ("task", "list"),
+                ("doctor",),
+            )
+        }
+        leaks = [k for k, out in printed.items() if secret in out.stdout + out.stderr]
+        sb.wzp("down")
+        files = scanned = 0
+        for path in sb.root.rglob("*"):
+            with contextlib.suppress(OSError):
+                if path.is_file() and not path.is_symlink():
+                    files += 1
+                    data = path.read_bytes()
+                    scanned += len(data)
+                    if secret.encode() in data:
+                        leaks.append(os.fspath(path.relative_to(sb.root)))
+        if reached != 8:
+            problems.append(f"the key reached {reached}/8 agents")
+        if leaks:
+            problems.append(f"the key appears in {leaks}")
+        figure = (
+            f"ANTHROPIC_API_KEY as ${{BENCH_KEY}}: in {reached}/8 agents' environment; "
+            f"{len(leaks)} hits in {len(printed)} CLI outputs and {files} files "
+            f"({scanned / 2**20:.1f} MiB: state, backups, logs, runtime, config) after a crash "
+            f"and `up`"
+        )
+    finally:
+        left = sb.close()
+    if left:
+        problems.append(f"{len(left)} outlived `wzp down`")
+    return [("secret leakage", figure, held(problems))]
+
+
 # -- main ----------------------------------------------------------------------------------
 
 ROWS: dict[str, Callable[[Sizes], list[Row]]] = {
@@ -1477,6 +1544,7 @@ ROWS: dict[str, Callable[[Sizes], list[Row]]] = {
     "disk": row_full_disk,
     "tasks": row_tasks,
     "escapes": row_escapes,
+    "secrets": row_secrets,
 }
 
 

@@ -185,6 +185,18 @@ class Sandbox:
             time.sleep(poll)
         return None
 
+    def wait_agents(self, n: int, timeout: float = 30.0) -> dict[str, list[int]]:
+        """Wait until ``n`` processes run and each holder has started its program; the
+        agents' pids by target (what there is at the timeout)."""
+        deadline = time.monotonic() + timeout
+        agents: dict[str, list[int]] = {}
+        while time.monotonic() < deadline:
+            agents = self.agents_of(self.running_pids())
+            if len(agents) >= n and all(agents.values()):
+                break
+            time.sleep(0.05)
+        return agents
+
     # -- its processes --------------------------------------------------------------------
 
     def processes(self) -> list[psutil.Process]:
