@@ -743,6 +743,106 @@ def slowloris(sb: Sandbox, sizes: Sizes, daemon: int | None) -> Row:
     return ("hub: slowloris connections", figure, verdict)
 
 
+IDLE_CLIENT = r"""
+import socket, sys
+path, count = sys.argv[1], int(sys.argv[2])
+socks = []
+for _ in range(count):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+        socks.append(s)
+    except OSError:
+        s.close()
+print(len(socks), flush=True)
+sys.stdin.readline()
+"""
+
+
+def row_fd_limits(_sizes: Sizes) -> list[Row]:
+    """The daemon under a small open-files limit: creates refused by the fd budget, and idle
+    hub connections that would exhaust its descriptors."""
+    from wzp_supervisor import fd_budget
+
+    limit = 256
+    allowed = fd_budget.max_agents_for_fd_limit(limit)
+    want_ws = allowed // 4 + 2
+    sb = Sandbox("wzptl", {"t": grid_template(SLEEPER)}, max_workspaces=want_ws + 1)
+    problems: list[str] = []
+    clients: list[subprocess.Popen[str]] = []
+    try:
+        wrap = ("prlimit", f"--nofile={limit}:{limit}")
+        if sb.wzp("up", wrap=wrap).returncode != 0:
+            raise RuntimeError("wzp up under prlimit failed")
+        created, refusal = 0, ""
+        for i in range(want_ws):
+            out = sb.wzp("workspace", "create", f"w{i}", "-t", "t", "--dir", str(sb.work))
+            if out.returncode == 0:
+                created += 1
+            else:
+                refusal = (out.stderr.strip().splitlines() or [""])[-1]
+                break
+        running = sb.wait_running(created * 4, 120)
+        daemon = sb.daemon_pid()
+        proc = psutil.Process(daemon) if daemon else None
+        log = sb.state_dir / "logs" / "daemon.out"
+        log0 = log.stat().st_size if log.exists() else 0
+        clients = [
+            subprocess.Popen(
+                [PY, "-c", IDLE_CLIENT, str(sb.hub_path), "100"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                cwd=sb.root,
+            )
+            for _ in range(limit // 100 + 3)
+        ]
+        connected = sum(int(c.stdout.readline() or 0) for c in clients if c.stdout)
+        cpu0 = proc.cpu_times() if proc else None
+        time.sleep(5.0)
+        cpu = 0.0
+        if proc and cpu0:
+            cpu1 = proc.cpu_times()
+            cpu = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / 5.0 * 100
+        ping = sb.wzp("ping")
+        log1 = log.stat().st_size if log.exists() else 0
+        for c in clients:
+            with contextlib.suppress(Exception):
+                c.kill()
+            c.wait()
+        time.sleep(0.5)
+        after = sb.wzp("ping")
+        if created * 4 > allowed:
+            problems.append(f"{created * 4} agents accepted, the budget allows {allowed}")
+        if not refusal:
+            problems.append("no create was refused")
+        if running is None:
+            problems.append("not every accepted agent runs")
+        if after.returncode != 0 or sb.daemon_pid() != daemon:
+            problems.append("daemon died or does not answer once the clients left")
+        if "Traceback" in ping.stderr:
+            problems.append("`wzp ping` ends in a traceback")
+        if cpu > 20:
+            problems.append(f"daemon at {cpu:.0f} % CPU with idle clients")
+        figure = (
+            f"`ulimit -n {limit}` (budget: {allowed} agents): {created} workspaces "
+            f"({created * 4} agents) created, the next refused ({refusal[:80]!r}); "
+            f"{connected} idle hub connections: daemon CPU {cpu:.1f} %, daemon.out +"
+            f"{(log1 - log0) / 1024:.1f} KiB in 5 s, `wzp ping` meanwhile rc {ping.returncode}"
+            f"{' (traceback)' if 'Traceback' in ping.stderr else ''}, after they left rc "
+            f"{after.returncode}"
+        )
+    finally:
+        for c in clients:
+            with contextlib.suppress(Exception):
+                c.kill()
+            c.wait()
+        left = sb.close()
+    if left:
+        problems.append(f"{len(left)} outlived `wzp down`")
+    return [("open-files limit: budget and idle connections", figure, held(problems))]
+
+
 # -- 5. attach floods and bad frames -------------------------------------------------------
 
 
@@ -1536,6 +1636,7 @@ ROWS: dict[str, Callable[[Sizes], list[Row]]] = {
     "reload": row_reload_crash,
     "state": row_corrupt_state,
     "hub": row_hub,
+    "fds": row_fd_limits,
     "attach": row_attach,
     "users": row_other_user,
     "names": row_names,

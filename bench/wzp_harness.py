@@ -122,11 +122,14 @@ class Sandbox:
 
     # -- talking to it --------------------------------------------------------------------
 
-    def wzp(self, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
-        """Run ``wzp ARGS`` in the sandbox (never raises on a non-zero exit)."""
+    def wzp(
+        self, *args: str, timeout: float = 120.0, wrap: tuple[str, ...] = ()
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``wzp ARGS`` (behind the ``wrap`` command, e.g. prlimit) in the sandbox; never
+        raises on a non-zero exit."""
         try:
             return subprocess.run(
-                [str(BIN / "wzp"), *args],
+                [*wrap, str(BIN / "wzp"), *args],
                 env=self.env,
                 cwd=self.root,
                 capture_output=True,
