@@ -84,7 +84,7 @@ def timed(cmd: list[str], env: dict[str, str], runs: int) -> list[float]:
 
 
 def hub_status(env: dict[str, str]) -> list[dict[str, Any]]:
-    from wzp_supervisor.client import HubClient
+    from wzp_supervisor.cli.hub_client import HubClient
 
     with HubClient(Path(env["XDG_RUNTIME_DIR"]) / "wezterm-parallel" / "hub.sock") as client:
         return list(client.request("status")["processes"])

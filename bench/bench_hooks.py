@@ -115,7 +115,7 @@ class Bench:
             self.wzp("workspace", "create", f"w{w}", "--dir", str(work))
             targets += [f"w{w}/a{i + 1}" for i in range(4)]
         targets = targets[: self.agents]
-        from wzp_supervisor.client import HubClient
+        from wzp_supervisor.cli.hub_client import HubClient
 
         deadline = time.monotonic() + 300
         with HubClient(timeout=30) as client:
@@ -194,7 +194,7 @@ def bench_hook(
 
 
 def bench_hub(targets: list[str], samples: int) -> None:
-    from wzp_supervisor.client import HubClient
+    from wzp_supervisor.cli.hub_client import HubClient
 
     with HubClient(timeout=30) as client:
         updates: list[float] = []

@@ -137,7 +137,7 @@ def bench_daemon(agents: int) -> dict[str, Any]:
             raise RuntimeError("wzp up failed")
         for key in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR"):
             os.environ[key] = env[key]
-        from wzp_supervisor.client import HubClient
+        from wzp_supervisor.cli.hub_client import HubClient
 
         with HubClient(timeout=120) as client:
             for i in range(agents // 4):

@@ -41,6 +41,23 @@ describe('status bar', function()
     assert.are.equal('wzp off', text())
   end)
 
+  it('ignores a status.json without the daemon\'s token once a token file exists', function()
+    local token_file = dir .. '/plugin.token'
+    local doc = H.status_doc({ 'waiting_input' }, { ts = 1000 })
+    doc.token = 'feedfacefeedfacefeedfacefeedface'
+    put(doc)
+    setup_plugin { token_file = token_file }
+    local shown = text() -- no token file yet: no daemon ever ran, nothing to check against
+    assert.are.equal('⚡1 waiting ●0 busy ○0 idle ✖0 | cpu 0% mem 0B', shown)
+    H.write(token_file, '0123456789abcdef0123456789abcdef\n')
+    clock.t = clock.t + 2
+    assert.are.equal('wzp ⚠ status file not ours', text())
+    doc.token = '0123456789abcdef0123456789abcdef'
+    put(doc)
+    clock.t = clock.t + 2
+    assert.are.equal(shown, text())
+  end)
+
   it('shows zero counts for a daemon with no agents', function()
     put(H.status_doc({}, { ts = 1000 }))
     setup_plugin()

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import WzpEnv
-from wzp_supervisor.client import HubClient
+from wzp_supervisor.cli.hub_client import HubClient
 
 PY = sys.executable
 SLEEP = [PY, "-c", "import time; time.sleep(10000)"]

@@ -3,9 +3,13 @@ the next daemon adopts the holders it can verify and stops only what it cannot."
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -47,6 +51,27 @@ def test_daemon_sigkill_then_up_adopts_every_agent(wzp_env: WzpEnv) -> None:
         assert agent_children(pid) == agents[target]  # the same agent, no duplicate
     events = wzp_env.wzp("events", "--json", check=True).stdout
     assert "ProcessAdopted" in events
+    # plain circusctl sees the adopted holders as the watchers' processes
+    circusctl = Path(sys.executable).parent / "circusctl"
+    endpoint = f"ipc://{wzp_env.runtime_dir / 'circus.sock'}"
+    for target, pid in before.items():
+        listed = subprocess.run(
+            [
+                str(circusctl),
+                "--endpoint",
+                endpoint,
+                "--timeout",
+                "10",
+                "list",
+                target.replace("/", "."),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=wzp_env.env,
+        )
+        assert listed.returncode == 0, listed.stderr
+        assert listed.stdout.strip() == str(pid)
     # adopted holders are supervised like any other: a kill is seen and restarted at once
     os.kill(before["demo/a1"], signal.SIGKILL)
     wzp_env.wait_for(
@@ -138,3 +163,112 @@ def test_a_clean_exit_while_no_daemon_ran_is_judged_by_the_policy_late(wzp_env: 
     assert proc["state"] == "exited", proc  # on-failure: a clean exit stays down
     assert proc["reason"] == "exited (code 0)"
     assert proc["pid"] is None and proc["restarts"] == 0
+
+
+OLD_HOLDER = (
+    "import sys; import wzp_supervisor.session.wire as wire; wire.PROTOCOL_VERSION = 0; "
+    "from wzp_supervisor.session.holder import main; main(sys.argv[1:])"
+)
+
+
+def test_holders_of_an_older_version_are_adopted_then_renewed_one_at_a_time(
+    wzp_env: WzpEnv,
+) -> None:
+    start(wzp_env, config_with(pane("a1", "top_left", SLEEP) + pane("a2", "top_right", SLEEP)))
+    targets = ["demo/a1", "demo/a2"]
+    holders = holder_pids(wzp_env, targets)
+    kill_daemon(wzp_env)
+    # stand-ins for holders an older release started: same arguments, holder protocol 0
+    state_file = wzp_env.state_dir / "state.json"
+    state = json.loads(state_file.read_text())
+    old: dict[str, int] = {}
+    for target, pid in holders.items():
+        argv = psutil.Process(pid).cmdline()
+        args = argv[argv.index("wzp_supervisor.session.holder") + 1 :]
+        psutil.Process(pid).kill()
+        wzp_env.wait_for(lambda pid=pid: not psutil.pid_exists(pid), what="old holder gone")
+        proc = subprocess.Popen(
+            [sys.executable, "-c", OLD_HOLDER, *args],
+            env=wzp_env.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        socket_path = Path(args[args.index("--socket") + 1])
+        wzp_env.wait_for(socket_path.exists, what="the stand-in holder listening")
+        old[target] = proc.pid
+        state["processes"][target]["pid"] = proc.pid
+        state["processes"][target]["create_time"] = psutil.Process(proc.pid).create_time()
+    state_file.write_text(json.dumps(state))
+    wzp_env.wzp("up", check=True)
+
+    def renewed() -> dict[str, int] | None:
+        now = {t: wzp_env.process(t) for t in targets}
+        if all(p["state"] == "running" and p["pid"] not in (None, old[t]) for t, p in now.items()):
+            return {t: p["pid"] for t, p in now.items()}
+        return None
+
+    wzp_env.wait_for(renewed, timeout=60, what="both holders renewed")
+    text = wzp_env.wzp("events", "--json", "--limit", "500", check=True).stdout
+    events = [json.loads(line) for line in text.splitlines() if line.strip()]
+    order = [
+        (e["event"], e.get("target"))
+        for e in events
+        if e["event"] in ("ProcessAdopted", "ProcessStopped", "ProcessStarted")
+    ]
+    assert sorted(order[:2]) == [("ProcessAdopted", t) for t in targets]
+    renewals = order[2:]
+    # one at a time: each is running again before the next is stopped
+    assert [name for name, _ in renewals] == [
+        "ProcessStopped",
+        "ProcessStarted",
+        "ProcessStopped",
+        "ProcessStarted",
+    ], renewals
+    assert renewals[0][1] == renewals[1][1] and renewals[2][1] == renewals[3][1]
+
+
+FAKE_SYSTEMD_RUN = """#!/bin/sh
+# stands in for `systemd-run --user --scope ... -- CMD`: runs CMD in place, as the real one does
+while [ "$#" -gt 0 ] && [ "$1" != "--" ]; do shift; done
+shift
+exec "$@"
+"""
+
+
+def test_under_a_user_manager_sigterm_replaces_the_daemon_and_keeps_the_agents(
+    wzp_env: WzpEnv,
+) -> None:
+    bin_dir = wzp_env.root / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "systemd-run"
+    fake.write_text(FAKE_SYSTEMD_RUN)
+    fake.chmod(0o755)
+    manager = Path(wzp_env.env["XDG_RUNTIME_DIR"]) / "systemd"
+    manager.mkdir()
+    (manager / "private").touch()  # what systemd-run talks to: "a reachable user manager"
+    wzp_env.env.update(
+        {
+            "PATH": f"{bin_dir}:{wzp_env.env['PATH']}",
+            "INVOCATION_ID": "0123456789abcdef0123456789abcdef",
+            "MANAGERPID": "1",
+        }
+    )
+    start(wzp_env, config_with(pane("a1", "top_left", SLEEP)))
+    holder = running_pid(wzp_env, "demo/a1")
+    assert "systemd-run" not in " ".join(psutil.Process(holder).cmdline())  # exec'd in place
+    daemon_pid = wzp_env.daemon_pid()
+    assert daemon_pid is not None
+    os.kill(daemon_pid, signal.SIGTERM)  # what systemctl --user stop/restart sends
+    wzp_env.wait_for(
+        lambda: (
+            not psutil.pid_exists(daemon_pid) or psutil.Process(daemon_pid).status() == "zombie"
+        ),
+        what="the daemon gone",
+    )
+    assert psutil.pid_exists(holder) and psutil.Process(holder).status() != "zombie"
+    wzp_env.wzp("up", check=True)
+    assert wzp_env.process("demo/a1")["pid"] == holder
+    wzp_env.wzp("down", check=True)  # and down still means: stop everything
+    wzp_env.wait_for(lambda: not psutil.pid_exists(holder), what="the agent stopped by down")

@@ -202,7 +202,7 @@ def test_hooks_settings_default_to_the_fast_hook_of_this_interpreter() -> None:
     words = shlex.split(command)
     assert words[:3] == [sys.executable, "-S", "-c"]
     assert words[-2:] == ["hook", "Stop"]
-    assert "wzp_supervisor.hookfast" in words[3]
+    assert "wzp_supervisor.cli.hook" in words[3]
 
 
 # --- state_for_event ---------------------------------------------------------------------

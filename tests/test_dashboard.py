@@ -10,7 +10,7 @@ from rich.console import Console
 
 from tests.conftest import WzpEnv
 from tests.observe_support import PY, SLEEP, create_workspace, pane_yaml, pool_config
-from wzp_supervisor.dashboard import Dashboard
+from wzp_supervisor.cli.dashboard import Dashboard
 
 BANNER = [PY, "-c", "print('hello from the peek pane', flush=True); import time; time.sleep(10000)"]
 

@@ -87,7 +87,7 @@ def test_stray_files_in_backups_neither_break_saves_nor_count_as_backups(tmp_pat
     (backups / "state.json.bak").write_text("{")
     store = StateStore(tmp_path / "state.json", backups, keep=3)
     for i in range(8):
-        store.save({**good_state(tmp_path), "n": i}, force_backup=True)
+        store.save({**good_state(tmp_path), "n": i})
     names = sorted(p.name for p in backups.iterdir())
     assert "state.manual-copy.json" in names and "state.json.bak" in names
     ours = [n for n in names if n not in ("state.manual-copy.json", "state.json.bak")]

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from tests.claude_env import FakeHub, short_tmpdir
-from wzp_supervisor import hookfast
 from wzp_supervisor.agents.claude import default_hook_prefix, fast_hook_prefix
+from wzp_supervisor.cli import hook as hookfast
 
 PREFIXES = {"default": default_hook_prefix(), "fast": fast_hook_prefix()}
 
@@ -238,3 +238,15 @@ def test_slim_payload_keeps_useful_fields_and_truncates() -> None:
 @pytest.mark.parametrize("raw", [b"", b"[1, 2]", b'"text"', b"{bad", b"null"])
 def test_slim_payload_of_non_objects_is_raw(raw: bytes) -> None:
     assert hookfast.slim_payload(raw) == {"raw": raw.decode()}
+
+
+def test_lone_surrogates_in_the_payload_are_replaced(runtime: Path) -> None:
+    """JSON allows a lone surrogate (JavaScript strings may hold one); the hub refuses text
+    that is not valid Unicode, so the hook replaces it instead of losing the event."""
+    payload = b'{"tool_name": "Bash", "tool_input": {"command": "a\\ud800b"}, "message": "\\udcff"}'
+    with FakeHub(_hub_path(runtime)) as hub:
+        done, _ = run_hook("PermissionRequest", payload, runtime)
+    assert done.returncode == 0
+    (message,) = hub.messages()
+    assert message["payload"]["tool_input"] == {"command": "a\ufffdb"}
+    assert message["payload"]["message"] == "\ufffd"

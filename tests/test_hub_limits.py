@@ -22,7 +22,7 @@ import pytest
 
 from tests.conftest import REPO, WzpEnv
 from wzp_supervisor import fd_budget
-from wzp_supervisor.client import HubClient, RequestFailed
+from wzp_supervisor.cli.hub_client import HubClient, RequestFailed
 
 LIMIT = 64
 

@@ -89,3 +89,10 @@ def test_a_task_for_a_stopped_agent_fails_at_once(wzp_env: WzpEnv) -> None:
     result = wzp_env.wzp("task", "send", "demo/a1", "hello", "--wait", timeout=30)
     assert result.returncode == 1
     assert "demo/a1 is stopped" in result.stderr and "wzp start demo/a1" in result.stderr
+
+
+def test_a_request_refused_while_decoding_is_answered_with_its_id(daemon: WzpEnv) -> None:
+    reply = raw_request(daemon, '{"v":7,"id":"r-42","type":"ping"}')
+    assert reply["ok"] is False and reply["id"] == "r-42"
+    reply = raw_request(daemon, '{"id":"r-43"}')
+    assert reply["ok"] is False and reply["id"] == "r-43"

@@ -20,7 +20,7 @@ from tests.observe_support import (
     pool_config,
 )
 from wzp_supervisor.metrics import Metrics
-from wzp_supervisor.states import shown_state as state_of
+from wzp_supervisor.states import shown_state
 
 
 def samples(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
@@ -82,7 +82,7 @@ def test_scrape_over_loopback_agrees_with_status_json(wzp_env: WzpEnv) -> None:
     procs = status["processes"]
     assert value(found, "workspaces_active") == len(status["workspaces"]) == 1
     assert value(found, "processes_active") == sum(1 for p in procs if p["pid"]) == 2
-    by_state = Counter(state_of(p) for p in procs)
+    by_state = Counter(shown_state(p) for p in procs)
     for labels, count in found["agents"]:
         assert count == by_state.get(labels["state"], 0), labels
     assert value(found, "agents", state="fatal") == 1

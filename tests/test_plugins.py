@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.claude_env import short_tmpdir
-from wzp_supervisor.client import HubClient, RequestFailed
+from wzp_supervisor.cli.hub_client import HubClient, RequestFailed
 from wzp_supervisor.events import EventBus
 from wzp_supervisor.hub import HubServer
 from wzp_supervisor.plugins import GROUP, PluginHost

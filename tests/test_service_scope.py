@@ -68,7 +68,7 @@ FAKE_DAEMON = textwrap.dedent(
     """
     import json, os, subprocess, sys, time
     from pathlib import Path
-    from wzp_supervisor.sdnotify import SdNotifier
+    from wzp_supervisor.systemd_notify import SdNotifier
     from wzp_supervisor.holder_scope import scope_prefix
 
     out, mode = Path(sys.argv[1]), sys.argv[2]

@@ -14,7 +14,7 @@ from typing import Any
 import psutil
 
 from tests.conftest import WzpEnv
-from wzp_supervisor.client import HubClient
+from wzp_supervisor.cli.hub_client import HubClient
 
 PY = sys.executable
 FAKE = Path(__file__).resolve().parent / "fake_agent.py"

@@ -2,10 +2,14 @@
 
 A daemon that was SIGKILLed, crashed, or replaced itself (``wzp daemon restart``) leaves its
 holders running: their agents must not notice. Each recorded holder is verified before it is
-adopted: its pid is alive with the recorded create time, and its socket answers ``info`` as
-the same target with the same pid. What cannot be verified is stopped, with the reason in the
-log: a holder of this runtime dir that no record names (a crash between spawn and save), a
-holder whose socket does not answer, or one that answers as another.
+adopted: its pid is alive with the recorded create time, and the socket its command line names
+answers ``info`` as the same target with the same pid. What cannot be verified is stopped, with
+the reason in the log: a holder of this runtime dir that no record names (a crash between
+spawn and save), a holder whose socket does not answer, or one that answers as another.
+
+A holder started by an older version (another holder protocol, or a socket where this version
+would not look) is adopted as *outdated*: it keeps running, and the daemon restarts the
+outdated ones one at a time afterwards (a Claude agent resumes its conversation).
 """
 
 from __future__ import annotations
@@ -14,13 +18,15 @@ import asyncio
 import logging
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import psutil
 
 from wzp_supervisor import paths
 from wzp_supervisor.circus_backend import pid_matches, terminate_tree
-from wzp_supervisor.session import control
+from wzp_supervisor.session import control, wire
 
 log = logging.getLogger("wzp.daemon")
 
@@ -28,9 +34,17 @@ VERIFY_TIMEOUT = 5.0
 """Seconds a holder's socket has to answer ``info``."""
 
 
-async def verify_survivors(state: Mapping[str, Any]) -> dict[str, int]:
-    """``{target: holder pid}`` of the verified holders; every other leftover is stopped."""
-    survivors: dict[str, int] = {}
+@dataclass
+class Survivors:
+    """The holders to adopt: ``{target: holder pid}``, and which of them are outdated."""
+
+    holders: dict[str, int] = field(default_factory=dict)
+    outdated: set[str] = field(default_factory=set)
+
+
+async def verify_survivors(state: Mapping[str, Any]) -> Survivors:
+    """The verified holders of the previous daemon; every other leftover is stopped."""
+    found = Survivors()
     victims: list[int] = []
     checks = []
     for target, record in state.get("processes", {}).items():
@@ -38,28 +52,44 @@ async def verify_survivors(state: Mapping[str, Any]) -> dict[str, int]:
         if isinstance(pid, int) and isinstance(created, int | float) and pid_matches(pid, created):
             checks.append((target, pid))
     answers = await asyncio.gather(*(_verify(target, pid) for target, pid in checks))
-    for (target, pid), problem in zip(checks, answers, strict=True):
+    for (target, pid), (problem, outdated) in zip(checks, answers, strict=True):
         if problem is None:
-            survivors[target] = pid
-            log.info("adopting %s (holder pid %s)", target, pid)
+            found.holders[target] = pid
+            if outdated:
+                found.outdated.add(target)
+            log.info("adopting %s (holder pid %s%s)", target, pid, ", outdated" * outdated)
         else:
             log.warning("stopping %s (holder pid %s): %s", target, pid, problem)
             victims.append(pid)
-    victims += _unrecorded_holders(set(survivors.values()) | set(victims))
+    victims += _unrecorded_holders(set(found.holders.values()) | set(victims))
     await asyncio.gather(*(terminate_tree(pid, 5.0) for pid in victims))
-    return survivors
+    return found
 
 
-async def _verify(target: str, pid: int) -> str | None:
-    """None when the holder at ``target``'s socket is ``pid`` and serves ``target``."""
+async def _verify(target: str, pid: int) -> tuple[str | None, bool]:
+    """(None, outdated) when holder ``pid`` answers on its socket as ``target``, else
+    (the problem, False)."""
     workspace, _, pane = target.partition("/")
-    socket_path = paths.session_socket(workspace, pane)
+    expected = paths.session_socket(workspace, pane)
+    socket_path = _socket_of(pid) or expected
     try:
         info = await asyncio.to_thread(control.info, socket_path, timeout=VERIFY_TIMEOUT)
     except control.SessionError as exc:
-        return f"its socket does not answer ({exc})"
+        return f"its socket does not answer ({exc})", False
     if info.get("target") != target or info.get("pid") != pid:
-        return f"its socket answers as {info.get('target')!r} pid {info.get('pid')!r}"
+        return f"its socket answers as {info.get('target')!r} pid {info.get('pid')!r}", False
+    outdated = info.get("protocol") != wire.PROTOCOL_VERSION or socket_path != expected
+    return None, outdated
+
+
+def _socket_of(pid: int) -> Path | None:
+    """The socket named by holder ``pid``'s command line (``--socket PATH``)."""
+    try:
+        cmdline = psutil.Process(pid).cmdline()
+    except psutil.Error:
+        return None
+    if "--socket" in cmdline[:-1]:
+        return Path(cmdline[cmdline.index("--socket") + 1])
     return None
 
 

@@ -18,11 +18,12 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from pathlib import Path
-from typing import IO, Any, NoReturn, Protocol
+from typing import IO, Any, NoReturn
 
 from wzp_supervisor import fd_budget, paths, protocol
+from wzp_supervisor.acknowledging_hub import AcknowledgingHub
 from wzp_supervisor.adoption import verify_survivors
 from wzp_supervisor.agent_states import AgentStates
 from wzp_supervisor.circus_backend import CircusBackend, ProcessExit
@@ -30,11 +31,11 @@ from wzp_supervisor.config import Config, load_config
 from wzp_supervisor.config_reload import Reloader
 from wzp_supervisor.daemon_logging import setup_logging
 from wzp_supervisor.events import EventBus
-from wzp_supervisor.features import DaemonContext, Feature, Handler
+from wzp_supervisor.features import DaemonContext, Feature
 from wzp_supervisor.holder_scope import scope_prefix
 from wzp_supervisor.hub import HubServer
-from wzp_supervisor.hub_schema import check_fields
 from wzp_supervisor.observe import Observer
+from wzp_supervisor.plugin_token import plugin_token
 from wzp_supervisor.plugins import PluginHost
 from wzp_supervisor.process_control import ProcessControl
 from wzp_supervisor.process_table import ProcessTable
@@ -95,6 +96,8 @@ class Daemon:
         self.changes = 0  # counts schedule_save calls: did a request change anything?
         self._save_error: str | None = None
         self.keep_agents = False  # on stop, leave the holders for the next daemon
+        self.extra_hub: HubServer | None = None  # communication.socket_path, when set
+        self._jobs: set[asyncio.Task[None]] = set()
         self.exec_again = False  # on stop, exec a new daemon in this process
         self.backend = CircusBackend(
             paths.circus_endpoint(),
@@ -157,7 +160,7 @@ class Daemon:
     def write_ui_file(self) -> None:
         """What the WezTerm plugin needs of the config (keys, theme, templates), for Lua."""
         try:
-            write_ui_file(ui_file_path(), build_ui_document(self.config))
+            write_ui_file(ui_file_path(), build_ui_document(self.config, plugin_token()))
         except OSError as exc:
             log.warning("could not write %s: %s", ui_file_path(), exc)
 
@@ -182,8 +185,11 @@ class Daemon:
             feature.restore(state)
         for feature in self.features:
             await feature.start()
-        await self.workspaces.restore(state, survivors)
+        await self.workspaces.restore(state, survivors.holders)
+        if survivors.outdated:
+            self._background(self._renew_outdated(sorted(survivors.outdated)))
         await self.hub.start()
+        await self._open_extra_socket()
         paths.pid_file().write_text(f"{os.getpid()}\n")
         self.notifier.ready(status=self.summary())
         if self.notifier.watchdog_interval():
@@ -217,6 +223,8 @@ class Daemon:
             except Exception:
                 log.exception("feature %s failed to stop", type(feature).__name__)
         await self.hub.stop()
+        if self.extra_hub is not None:
+            await self.extra_hub.stop()
         if self.keep_agents:
             self.processes.shutting_down = True  # exits from here on are the next daemon's
         else:
@@ -226,6 +234,50 @@ class Daemon:
         with contextlib.suppress(FileNotFoundError):
             paths.pid_file().unlink()
         log.info("daemon stopped")
+
+    async def _open_extra_socket(self) -> None:
+        """Also serve the hub at ``communication.socket_path`` when the config names one."""
+        configured = self.config.communication.socket_path
+        if not configured or Path(configured) == paths.hub_socket():
+            return
+        path = Path(configured)
+        try:
+            paths.check_extra_socket_path(path)
+            extra = HubServer(
+                path,
+                self.bus,
+                max_bytes=self.config.communication.max_message_bytes,
+                request_timeout=self.config.communication.message_timeout,
+            )
+            extra.handlers = self.hub.handlers  # the same types, registered once
+            await extra.start()
+        except (OSError, paths.RuntimeDirError) as exc:
+            message = f"not listening on communication.socket_path: {exc}"
+            log.error(message)
+            self.store.warnings.append(message)
+            self.bus.publish("Error", "error", reason=message)
+            return
+        self.extra_hub = extra
+        log.info("also serving the hub on %s", path)
+
+    async def _renew_outdated(self, targets: list[str]) -> None:
+        """Restart holders of an older version one at a time (agents resume), never all at
+        once: each is back running before the next goes down."""
+        for target in targets:
+            proc = self.processes.processes.get(target)
+            if proc is None or proc.pid is None:
+                continue
+            log.info("restarting %s: its holder is from an older version", target)
+            await self.processes.restart(proc)
+            for _ in range(600):
+                if proc.state != "starting":
+                    break
+                await asyncio.sleep(0.1)
+
+    def _background(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._jobs.add(task)
+        task.add_done_callback(self._jobs.discard)
 
     def _on_sighup(self) -> None:
         task = asyncio.ensure_future(self.reloader.reload())
@@ -301,48 +353,6 @@ class Daemon:
         register("workspace.list", self.workspaces.handle_list)
         register("workspace.delete", self.workspaces.handle_delete)
         register("layout", self.workspaces.handle_layout)
-
-
-class Persistence(Protocol):
-    """How many changes were scheduled for saving, and saving them now."""
-
-    changes: int
-
-    def persist(self) -> None:
-        """Save unsaved changes now; raises ProtocolError when they could not be saved."""
-
-
-class AcknowledgingHub:
-    """The hub as features see it: every request is checked against its type's schema
-    first; a reply to a request that changed anything goes out only once the change is
-    durably saved, and when it cannot be, the request fails with the reason."""
-
-    def __init__(self, hub: HubServer, persistence: Persistence) -> None:
-        self._hub = hub
-        self._persistence = persistence
-
-    @property
-    def request_timeout(self) -> float:
-        return self._hub.request_timeout
-
-    def register(self, kind: str, handler: Handler) -> None:
-        persistence = self._persistence
-
-        async def acknowledged(msg: dict[str, Any]) -> dict[str, Any]:
-            check_fields(kind, msg)
-            before = persistence.changes
-            reply = await handler(msg)
-            if persistence.changes != before:
-                persistence.persist()
-            return reply
-
-        self._hub.register(kind, acknowledged)
-
-    def unregister(self, kind: str) -> None:
-        self._hub.unregister(kind)
-
-    def serves(self, kind: str) -> bool:
-        return self._hub.serves(kind)
 
 
 def run_daemon(config_path: Path | None = None) -> int:

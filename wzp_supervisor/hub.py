@@ -348,6 +348,8 @@ class HubServer:
                 result = await asyncio.wait_for(handler(message), self.request_timeout)
                 reply = protocol.reply_ok(msg_id, **result)
             except ProtocolError as exc:
+                if msg_id is None and exc.msg_id is not None:
+                    msg_id = exc.msg_id  # refused while decoding, after its id was read
                 reply = protocol.reply_error(msg_id, exc.code, exc.message)
             except TimeoutError:
                 reply = protocol.reply_error(msg_id, protocol.TIMEOUT, "the request timed out")

@@ -20,9 +20,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
-from wzp_supervisor.states import FOLDED
+from wzp_supervisor.states import FOLDED, shown_state
 from wzp_supervisor.states import SHOWN_STATES as STATES
-from wzp_supervisor.states import shown_state as state_of
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +51,7 @@ class PoolCollector(Collector):
         )
         counts = dict.fromkeys(STATES, 0)
         for proc in processes:
-            state = state_of(proc)
+            state = shown_state(proc)
             state = FOLDED.get(state, state)
             counts[state] = counts.get(state, 0) + 1
         for state, count in counts.items():

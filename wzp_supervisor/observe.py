@@ -23,6 +23,7 @@ from wzp_supervisor.desktop_notify import Alert, Notifier
 from wzp_supervisor.events import Event
 from wzp_supervisor.features import DaemonContext, FeatureBase, SavedState
 from wzp_supervisor.metrics import Metrics, MetricsServer, Snapshot
+from wzp_supervisor.plugin_token import plugin_token
 from wzp_supervisor.sampler import Sampler, TreeSample
 from wzp_supervisor.states import SUPERVISION_EVENT_STATES, ProcessInfo
 from wzp_supervisor.status_file import TransitionLog, build_status, encode_bounded, write_atomic
@@ -51,6 +52,11 @@ class Observer(FeatureBase):
         self.status_writes = 0
         self.status_bytes = 0
         self.transitions = TransitionLog()
+        try:
+            self.token: str | None = plugin_token()
+        except OSError as exc:  # the plugin then has no token file and checks nothing
+            log.warning("no plugin token: %s", exc)
+            self.token = None
         self.notifier = Notifier(ctx.config().notifications)
         self.metrics = Metrics(self._metrics_source)
         self.metrics_server: MetricsServer | None = None
@@ -164,8 +170,8 @@ class Observer(FeatureBase):
         return processes
 
     def status_document(self) -> dict[str, Any]:
-        """The current status.json document."""
-        return build_status(
+        """The current status.json document (with the plugin's token)."""
+        document = build_status(
             processes=self._add_task_prompts(self.ctx.snapshot()),
             workspaces=self.ctx.workspaces.listing(),
             daemon={
@@ -175,6 +181,8 @@ class Observer(FeatureBase):
             },
             transitions=self.transitions.to_list(),
         )
+        document["token"] = self.token
+        return document
 
     def write_status(self) -> None:
         """Write status.json now (atomically)."""

@@ -52,6 +52,11 @@ def backups_dir() -> Path:
     return state_dir() / "backups"
 
 
+def plugin_token_file() -> Path:
+    """The per-user token that authenticates status.json and ui.json to the plugin."""
+    return state_dir() / "plugin.token"
+
+
 def logs_dir() -> Path:
     return state_dir() / "logs"
 
@@ -208,3 +213,24 @@ def agent_record_file(workspace: str, pane: str) -> Path:
     behind when it ends: how the agent ended is read from it by a daemon that adopted the
     holder (not its parent, so no exit status) or found it gone after a time away."""
     return session_socket(workspace, pane).with_suffix(".agent")
+
+
+def check_extra_socket_path(path: Path) -> None:
+    """Refuse an extra hub socket path that another user could take or swap.
+
+    Its directory must pass ``check_parent_dir`` (ours or root's, and not writable by others
+    unless sticky, like /tmp), and anything already at the path must be a socket of ours (a
+    leftover of an earlier daemon), never a symlink or another user's file.
+    """
+    if not path.is_absolute():
+        raise RuntimeDirError(f"communication.socket_path {path} must be an absolute path")
+    check_parent_dir(path.parent)
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(st.st_mode) or st.st_uid != os.getuid():
+        raise RuntimeDirError(
+            f"communication.socket_path {path} exists and is not a socket of yours "
+            f"(owner uid {st.st_uid}); remove it or choose another path"
+        )

@@ -5,8 +5,8 @@ Standard library only: the CLI, the hook command, attach and the holder import i
 
 from __future__ import annotations
 
+import _socket  # not socket: its enums cost the hook command milliseconds to import
 import os
-import socket
 import struct
 import sys
 
@@ -15,10 +15,10 @@ class PeerMismatch(PermissionError):
     """The other end of a socket runs as another user."""
 
 
-def peer_uid(sock: socket.socket) -> int | None:
+def peer_uid(sock: _socket.socket) -> int | None:
     """The uid of the process on the other end of a Unix socket (None when unknown)."""
     if sys.platform.startswith("linux"):
-        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        creds = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, struct.calcsize("3i"))
         _pid, uid, _gid = struct.unpack("3i", creds)
         return int(uid)
     if sys.platform == "darwin":  # LOCAL_PEERCRED → struct xucred {u_int version; uid_t uid; …}
@@ -29,7 +29,7 @@ def peer_uid(sock: socket.socket) -> int | None:
     return None
 
 
-def require_own_peer(sock: socket.socket, what: str) -> None:
+def require_own_peer(sock: _socket.socket, what: str) -> None:
     """Raise PeerMismatch unless the peer of ``sock`` runs as our uid.
 
     ``what`` names the socket in the message (for example its path).

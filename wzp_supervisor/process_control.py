@@ -53,10 +53,12 @@ class ProcessControl(FeatureBase):
         register("daemon.restart", self.restart_daemon)
 
     async def ping(self, _msg: dict[str, Any]) -> dict[str, Any]:
+        """Who answers, and what went wrong at start (a state file restored from a backup)."""
         return {
             "pid": os.getpid(),
             "version": __version__,
             "uptime": time.time() - self.ctx.started,
+            "warnings": list(self.warnings),
         }
 
     async def status(self, msg: dict[str, Any]) -> dict[str, Any]:

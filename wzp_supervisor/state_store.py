@@ -2,11 +2,11 @@
 
 ``save`` writes a temp file, fsyncs it, renames it over ``state.json`` and fsyncs the
 directory; it raises OSError when that fails (a full disk), so the caller can refuse the
-change it was asked to make. At most once a minute (and on request) the current file, which
-is always complete, is first copied into ``backups/state.<time>.json``; only names of that
-exact form count as backups and only they are pruned. ``load`` validates the document; a file
-that does not parse or has the wrong shape is moved aside and the newest valid backup is
-used, with a warning in ``warnings``.
+change it was asked to make. Before each save the current file, which is always complete (it
+only ever appears by rename), is hard-linked into ``backups/state.<time>.json`` (copied where
+links fail): no copy cost. Only names of that exact form count as backups and are pruned.
+``load`` validates the document; a file that does not parse or has the wrong shape is moved
+aside and the newest valid backup is used, with a warning in ``warnings``.
 """
 
 from __future__ import annotations
@@ -23,8 +23,6 @@ from typing import Any
 from wzp_supervisor.atomic_file import atomic_write
 
 SCHEMA_VERSION = 1
-BACKUP_INTERVAL = 60.0
-"""Seconds between two backups made by ordinary saves."""
 
 _BACKUP_NAME = re.compile(r"^state\.(\d+\.\d{6})\.json$")
 
@@ -43,15 +41,11 @@ def empty_state() -> dict[str, Any]:
 class StateStore:
     """Loads and saves the daemon's state file with backups."""
 
-    def __init__(
-        self, path: Path, backups: Path, keep: int = 5, backup_interval: float = BACKUP_INTERVAL
-    ) -> None:
+    def __init__(self, path: Path, backups: Path, keep: int = 5) -> None:
         self.path = path
         self.backups = backups
         self.keep = keep
-        self.backup_interval = backup_interval
         self.warnings: list[str] = []
-        self._last_backup = 0.0
 
     def load(self) -> dict[str, Any]:
         """The saved state; the newest valid backup when the file is unreadable or invalid."""
@@ -83,14 +77,12 @@ class StateStore:
         )
         return empty_state()
 
-    def save(self, state: Mapping[str, Any], force_backup: bool = False) -> None:
+    def save(self, state: Mapping[str, Any]) -> None:
         """Persist ``state`` durably; raises OSError when it could not be written."""
         document = {**state, "schema": SCHEMA_VERSION, "saved_at": time.time()}
         data = json.dumps(document, indent=1, sort_keys=True).encode()
-        now = time.monotonic()
-        if self.path.exists() and (force_backup or now - self._last_backup >= self.backup_interval):
+        if self.path.exists():
             self._backup()
-            self._last_backup = now
         atomic_write(self.path, data)
 
     def backup_files(self) -> list[Path]:
@@ -114,14 +106,16 @@ class StateStore:
         return {**empty_state(), **state}
 
     def _backup(self) -> None:
-        """Copy the current (complete) state file into the backups, then prune."""
+        """Keep the current (complete) state file as a backup, then prune."""
+        target = self.backups / f"state.{time.time():.6f}.json"
         try:
-            data = self.path.read_bytes()
-            self._read(self.path)  # only a valid file becomes a backup
-            name = f"state.{time.time():.6f}.json"
-            atomic_write(self.backups / name, data, durable=False)
-        except (OSError, ValueError, RecursionError) as exc:
-            log.warning("no backup of %s this time: %s", self.path, _describe(exc))
+            self.backups.mkdir(mode=0o700, parents=True, exist_ok=True)
+            try:
+                os.link(self.path, target)
+            except OSError:  # a filesystem without hard links: a copy, complete or nothing
+                atomic_write(target, self.path.read_bytes(), durable=False)
+        except OSError as exc:
+            log.warning("no backup of %s this time: %s", self.path, exc)
             return
         for old in self.backup_files()[self.keep :]:
             old.unlink(missing_ok=True)

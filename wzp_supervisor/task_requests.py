@@ -12,7 +12,8 @@ from wzp_supervisor.task_model import MAX_PROMPT_CHARS, TERMINAL, Task
 from wzp_supervisor.task_queue import TaskQueue
 
 STAYS_DOWN = frozenset({"stopped", "stopping", "fatal", "exited"})
-"""Process states that do not come back by themselves: a task for them would never run."""
+"""Process states that do not come back by themselves: waiting on a task for them would
+never end."""
 
 
 class TaskRequests(FeatureBase):
@@ -36,6 +37,8 @@ class TaskRequests(FeatureBase):
         priority = protocol.field(msg, "priority", int, required=False) or 0
         wait = bool(protocol.field(msg, "wait", bool, required=False))
         self._require_agent(target)
+        if wait:
+            self._require_coming_back(target)
         task = self.queue.add(Task(id="", seq=0, prompt=prompt, target=target, priority=priority))
         if wait:
             await self.queue.wait(task, protocol.field(msg, "timeout", float, required=False))
@@ -130,11 +133,16 @@ class TaskRequests(FeatureBase):
             raise ProtocolError(
                 protocol.INVALID, f"{target} is not a Claude agent; use `wzp send` for text"
             )
+
+    def _require_coming_back(self, target: str) -> None:
+        """Refuse to wait on an agent that stays down: the wait would never end. (Without a
+        wait the task is queued and runs once the agent is started.)"""
+        proc = self.queue.ctx.processes.processes[target]
         if proc.state in STAYS_DOWN:
             raise ProtocolError(
                 protocol.CONFLICT,
                 f"{target} is {proc.state} and will not take a task; "
-                f"start it first (wzp start {target})",
+                f"start it first (wzp start {target}) or send without --wait to queue it",
             )
 
     @staticmethod

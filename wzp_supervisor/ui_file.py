@@ -55,6 +55,8 @@ class UiDocument(TypedDict):
     auto_hide_inactive_panes: bool
     default_template: str
     templates: dict[str, TemplateDoc]
+    token: str | None
+    """The plugin token (``plugin_token.py``): the plugin ignores a file without the right one."""
 
 
 def ui_file_path() -> Path:
@@ -83,8 +85,8 @@ def _status_bar(ui: UiConfig) -> StatusBarDoc:
     }
 
 
-def build_ui_document(config: Config) -> UiDocument:
-    """The ui file's content for ``config``."""
+def build_ui_document(config: Config, token: str | None = None) -> UiDocument:
+    """The ui file's content for ``config``, carrying the plugin ``token``."""
     ui = config.ui
     templates: dict[str, TemplateDoc] = {
         name: {
@@ -105,6 +107,7 @@ def build_ui_document(config: Config) -> UiDocument:
         "auto_hide_inactive_panes": ui.auto_hide_inactive_panes,
         "default_template": config.default_template,
         "templates": templates,
+        "token": token,
     }
 
 

@@ -49,6 +49,14 @@ function M.status_file()
   return ctx.status_path
 end
 
+--- The daemon's token file: status.json and ui.json must carry its token.
+function M.token_file()
+  if ctx.opts.token_file ~= nil then
+    return ctx.opts.token_file or nil
+  end
+  return paths.token_file(os.getenv)
+end
+
 --- The ui file the daemon writes beside status.json (keys, theme, templates, ui flags).
 function M.ui_file()
   return ctx.opts.ui_file or paths.ui_file(os.getenv, uid)
@@ -58,6 +66,7 @@ function ctx.get_reader()
   if not ctx.reader then
     ctx.reader = status.reader {
       path = M.status_file(),
+      token_file = M.token_file(),
       json_parse = wezterm.json_parse,
       now = ctx.opts.clock,
       read_interval = ctx.read_interval,
@@ -93,6 +102,12 @@ function M.read_ui()
   local ok, doc = pcall(wezterm.json_parse, text or '')
   if not ok or type(doc) ~= 'table' then
     wezterm.log_warn('wezterm-parallel: ' .. path .. ' is not JSON; using built-in keys and colours')
+    return {}
+  end
+  local want = paths.read_token(M.token_file())
+  if want ~= nil and doc.token ~= want then
+    wezterm.log_warn('wezterm-parallel: ' .. path .. ' does not carry the daemon\'s token '
+      .. '(another user may have made it); using built-in keys and colours')
     return {}
   end
   if doc.schema ~= M.UI_SCHEMA then

@@ -46,6 +46,31 @@ function M.ui_file(getenv, uid_fn)
   return M.runtime_dir(getenv, uid_fn) .. '/ui.json'
 end
 
+--- The per-user token file the daemon keeps in the state dir (wzp_supervisor/plugin_token.py):
+--- status.json and ui.json must carry the same token, else they are not the daemon's.
+function M.token_file(getenv)
+  local state = getenv('XDG_STATE_HOME')
+  if not is_abs(state) then
+    local home = getenv('HOME')
+    if not is_abs(home) then
+      return nil
+    end
+    state = (home:gsub('/+$', '')) .. '/.local/state'
+  end
+  return (state:gsub('/+$', '')) .. '/' .. APP .. '/plugin.token'
+end
+
+--- The token in `path` (nil when there is no such file: no daemon ever ran for this user).
+function M.read_token(path, open)
+  local f = path and (open or io.open)(path, 'rb')
+  if not f then
+    return nil
+  end
+  local text = f:read('a') or ''
+  f:close()
+  return text:match('^%s*(%x+)%s*$')
+end
+
 --- The uid without starting a process: $UID, else the real uid in /proc/self/status (Linux).
 --- nil elsewhere (macOS): the caller falls back to a value found outside config evaluation.
 function M.uid_without_process(getenv, open)

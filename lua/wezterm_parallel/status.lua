@@ -7,6 +7,7 @@
 -- quiet "wzp ?" when there is none).
 
 local states = require 'wezterm_parallel.states'
+local paths = require 'wezterm_parallel.paths'
 local util = require 'wezterm_parallel.util'
 
 local M = {}
@@ -141,7 +142,7 @@ local function age_text(age)
 end
 
 --- FormatItems for one state of the reader.
--- @param snap {state='ok'|'missing'|'invalid', data=table|nil, age=seconds|nil}
+-- @param snap {state='ok'|'missing'|'invalid'|'untrusted', data=table|nil, age=seconds|nil}
 -- @param theme a table from M.theme()
 -- @param show_resources false: leave out cpu and memory (ui.status_bar.show_resources)
 function M.render_items(snap, theme, show_resources)
@@ -152,7 +153,11 @@ function M.render_items(snap, theme, show_resources)
     items[#items + 1] = { Text = text }
   end
   if snap.data == nil then
-    add(theme.muted, snap.state == 'missing' and 'wzp off' or 'wzp ?')
+    if snap.state == 'untrusted' then
+      add(theme.error, 'wzp ⚠ status file not ours')
+    else
+      add(theme.muted, snap.state == 'missing' and 'wzp off' or 'wzp ?')
+    end
     items[#items + 1] = 'ResetAttributes'
     return items
   end
@@ -196,10 +201,13 @@ local Reader = {}
 Reader.__index = Reader
 
 --- A cached reader of status.json.
--- @param opts {path=string, json_parse=function, now=function() -> seconds}
+-- @param opts {path=string, json_parse=function, now=function() -> seconds,
+--   token_file=string|nil: when that file exists, a snapshot must carry its token}
 function M.reader(opts)
   return setmetatable({
     path = opts.path,
+    token_file = opts.token_file,
+    token = nil,
     json_parse = opts.json_parse,
     now = opts.now or os.time,
     read_interval = opts.read_interval or M.READ_INTERVAL,
@@ -233,8 +241,23 @@ function Reader:read()
     self.state = 'invalid' -- keep self.data: the last good snapshot stays on screen
     return false
   end
+  if not self:trusted(data.token) then
+    self.state, self.data = 'untrusted', nil -- someone else's file: show nothing of it
+    return false
+  end
   self.state, self.data = 'ok', data
   return true
+end
+
+--- Whether a snapshot's token is the daemon's (always, when there is no token file).
+function Reader:trusted(token)
+  if not self.token_file then
+    return true
+  end
+  if self.token == nil or self.token ~= token then
+    self.token = paths.read_token(self.token_file) -- created or replaced since the last read?
+  end
+  return self.token == nil or self.token == token
 end
 
 --- Re-read when the last read is at least read_interval old.

@@ -13,6 +13,7 @@ function H.fresh()
   double.install()
   -- the plugin's default status.json / ui file paths must not find this machine's real ones
   double.setenv('XDG_RUNTIME_DIR', '/nonexistent-wzp-spec/run')
+  double.setenv('XDG_STATE_HOME', '/nonexistent-wzp-spec/state')
   for name in pairs(package.loaded) do
     if name:match('^wezterm_parallel') then
       package.loaded[name] = nil

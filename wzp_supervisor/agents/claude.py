@@ -62,17 +62,17 @@ def default_hook_prefix() -> list[str]:
 
 
 def fast_hook_prefix() -> list[str]:
-    """A quicker hook command: this interpreter without ``site``, importing hookfast directly.
+    """A quicker hook command: this interpreter without ``site``, importing cli.hook directly.
 
     ``python -S`` skips site-packages processing (.pth files, the editable-install finder),
     which is most of the start-up cost of a bare ``python -m wzp_supervisor``; the package's
-    parent directory is put on ``sys.path`` by hand instead (hookfast needs only the standard
+    parent directory is put on ``sys.path`` by hand instead (cli.hook needs only the standard
     library). Runs as ``<prefix> hook EVENT`` like :func:`default_hook_prefix`.
     """
     package_parent = Path(__file__).resolve().parent.parent.parent
     code = (
         f"import sys; sys.path.insert(0, {str(package_parent)!r}); "
-        "from wzp_supervisor.hookfast import main; sys.exit(main(sys.argv[2:]))"
+        "from wzp_supervisor.cli.hook import main; sys.exit(main(sys.argv[2:]))"
     )
     return [sys.executable, "-S", "-c", code]
 

@@ -1,35 +1,21 @@
-"""The ``wzp`` command line: a root click group and the area modules that register on it."""
+"""Everything that runs in the ``wzp`` process: click commands, the stdlib fast paths (the
+status view and the hook command), the hub client and text rendering.
+
+Importing this package costs nothing: the hook command and the status view import their
+modules without click. The root click group is :data:`wzp_supervisor.cli.root.main`.
+"""
 
 from __future__ import annotations
 
-import importlib
-
-import click
-
-from wzp_supervisor import __version__
-
-# Each area module defines ``register(group)``; see docs/contracts.md "CLI modules".
-_AREAS = ("core", "session_cmds", "tasks", "observe", "service_cmds", "security_cmds")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import click
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, prog_name="wzp")
-def main() -> None:
-    """Supervise many AI coding agents in parallel across WezTerm workspaces.
+def __getattr__(name: str) -> click.Group:
+    """``wzp_supervisor.cli.main``: the root click group, imported on first use."""
+    if name == "main":
+        from wzp_supervisor.cli.root import main
 
-    Agents run under a per-user daemon (Circus inside) and survive closed terminals, crashes
-    and restarts. Start it with `wzp up`, create a workspace with `wzp workspace create`, and
-    watch it with `wzp status`.
-
-    Exit codes: 0 done, 1 the request failed, 2 usage error, 3 daemon not running.
-    """
-
-
-for _area in _AREAS:
-    try:
-        _module = importlib.import_module(f"wzp_supervisor.cli.{_area}")
-    except ModuleNotFoundError as exc:  # an area not built yet
-        if exc.name != f"wzp_supervisor.cli.{_area}":
-            raise
-        continue
-    _module.register(main)
+        return main
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from wzp_supervisor.cli.common import echo
+
 if TYPE_CHECKING:
     from wzp_supervisor.service.install import Runner, Setup
 
@@ -201,7 +203,12 @@ def reload_cmd(wait: bool) -> None:
     daemon keeps the config it has (exit status 1). Exit status 3 when the daemon is not
     running.
     """
-    from wzp_supervisor.client import DaemonNotRunning, HubClient, RequestFailed
+    from wzp_supervisor.cli.hub_client import (
+        DaemonNotRunning,
+        HubClient,
+        RequestFailed,
+        UnsafeHub,
+    )
 
     # Applying a reload may restart agents; give --wait as long as a service stop may take.
     try:
@@ -211,12 +218,15 @@ def reload_cmd(wait: bool) -> None:
         click.echo("wzp: the daemon is not running (run `wzp up`)", err=True)
         sys.exit(EXIT_NOT_RUNNING)
     except RequestFailed as exc:
-        click.echo(f"wzp: reload failed ({exc.code}): {exc.message}", err=True)
+        echo(f"wzp: reload failed ({exc.code}): {exc.message}", multiline=True, err=True)
+        sys.exit(EXIT_FAILED)
+    except UnsafeHub as exc:
+        echo(f"wzp: {exc}", err=True)
         sys.exit(EXIT_FAILED)
     except OSError as exc:  # timeouts, a connection closed mid-reply
-        click.echo(f"wzp: reload: no answer from the daemon: {exc}", err=True)
+        echo(f"wzp: reload: no answer from the daemon: {exc}", err=True)
         sys.exit(EXIT_FAILED)
-    click.echo(_describe_reload(reply, wait))
+    echo(_describe_reload(reply, wait))
 
 
 def _describe_reload(reply: dict[str, Any], wait: bool) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from wzp_supervisor.cli.common import fail
+from wzp_supervisor.cli.common import echo, fail
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 
@@ -28,9 +28,16 @@ def _split_target(target: str) -> tuple[str, str]:
 
 
 def _socket(target: str) -> Path:
+    """The session socket of ``target``; exits 1 when its directory is not private to us."""
     from wzp_supervisor import paths
+    from wzp_supervisor.cli.hub_client import UnsafeHub, check_socket_dir
 
-    return paths.session_socket(*_split_target(target))
+    path = paths.session_socket(*_split_target(target))
+    try:
+        check_socket_dir(path, f"the session socket of {target}")
+    except UnsafeHub as exc:
+        fail(str(exc))
+    return path
 
 
 def _session_failed(target: str, exc: Exception) -> str:
@@ -83,12 +90,12 @@ class _NoDaemon(Exception):
 
 def _supervised(target: str) -> dict[str, Any] | None:
     """The daemon's record of ``target`` (None: not supervised); _NoDaemon without a daemon."""
-    from wzp_supervisor.client import HubClient
+    from wzp_supervisor.cli.hub_client import HubClient
 
     try:
         with HubClient(timeout=2) as client:
             processes = client.request("status")["processes"]
-    except Exception:
+    except Exception:  # UnsafeHub included: then nothing was sent, and no daemon is asked
         raise _NoDaemon from None
     return next((p for p in processes if p["target"] == target), None)
 
@@ -163,7 +170,7 @@ def peek(target: str, lines: int | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"target": target, **snapshot.to_json()}, indent=2))
     elif snapshot.lines:
-        click.echo(snapshot.text)
+        echo(snapshot.text, multiline=True)
 
 
 @click.command()
@@ -202,9 +209,3 @@ def logs(target: str, follow: bool, count: int | None, plain: bool) -> None:
         pass
     except BrokenPipeError:
         sys.stderr.close()
-
-
-def register(group: click.Group) -> None:
-    """Add the session commands to the root group."""
-    for command in (attach, send, peek, logs):
-        group.add_command(command)

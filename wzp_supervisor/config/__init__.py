@@ -1,6 +1,7 @@
 """The configuration: YAML (or TOML) → typed, validated, immutable :class:`Config`.
 
-The built-in ``wzp_supervisor/data/config.yaml`` holds every default and documents the format.
+The built-in ``config/config.yaml`` (shipped as ``wzp_supervisor/defaults/config.yaml``)
+holds every default and documents the format.
 A user file (``paths.config_candidates()``) is merged over it: sections merge key by key, a
 user template replaces the built-in template of the same name. Every problem is reported as a
 :class:`ConfigError` naming the file, the line and the dotted key path.

@@ -18,13 +18,13 @@ BUILTIN_SOURCE = "<built-in config.yaml>"
 @functools.cache
 def _builtin_doc() -> Document:
     """The parsed built-in config; shared, so never mutated (``merge`` copies)."""
-    text = resources.files("wzp_supervisor").joinpath("data/config.yaml").read_text("utf-8")
+    text = resources.files("wzp_supervisor").joinpath("defaults/config.yaml").read_text("utf-8")
     return parse_yaml(text, BUILTIN_SOURCE)
 
 
 @functools.cache
 def builtin_config() -> Config:
-    """The built-in configuration alone (``wzp_supervisor/data/config.yaml``)."""
+    """The built-in configuration alone (``config/config.yaml``, shipped as ``defaults/``)."""
     return build(_builtin_doc(), None)
 
 

@@ -1,17 +1,14 @@
-"""Text rendering of process listings: aligned tables, state colours, durations.
+"""Text tables the CLI prints: aligned columns, state colours and short durations.
 
-Standard library only: `wzp status` renders through here on its fast path, without click.
+Standard library only: ``wzp status`` renders through here on its fast path, without click.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import time
-from collections.abc import Mapping, Sequence
-from typing import Any
 
-from wzp_supervisor.summary import state_of
+from wzp_supervisor.cli.printable import printable
 
 _ANSI = {"green": 32, "cyan": 36, "blue": 34, "yellow": 33, "magenta": 35, "red": 31, "white": 37}
 STATE_COLOURS = {
@@ -42,6 +39,11 @@ def paint(text: str, state: str, colour: bool | None = None) -> str:
     return f"\033[{bold}{code}m{text}\033[0m"
 
 
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """``1 template``, ``2 templates``, ``0 processes`` (``words``: the plural form)."""
+    return f"{count} {word if count == 1 else (words or word + 's')}"
+
+
 def human_duration(seconds: float | None) -> str:
     """``3s``, ``4m12s``, ``2h05m``, ``3d04h`` (``-`` for None)."""
     if seconds is None:
@@ -57,7 +59,12 @@ def human_duration(seconds: float | None) -> str:
 
 
 def table(rows: list[list[str]], header: list[str], states: list[str] | None = None) -> str:
-    """Aligned columns; the second column is coloured by ``states`` when given."""
+    """Aligned columns; the second column is coloured by ``states`` when given.
+
+    Cells are shown with their control characters escaped (:func:`printable`).
+    """
+    header = [printable(h) for h in header]
+    rows = [[printable(c) for c in row] for row in rows]
     widths = [len(h) for h in header]
     for row in rows:
         widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
@@ -68,45 +75,3 @@ def table(rows: list[list[str]], header: list[str], states: list[str] | None = N
             cells[1] = paint(cells[1], states[i])
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
-
-
-def info(proc: Mapping[str, Any]) -> str:
-    """The INFO column: next try, exit reason, or what the agent waits for."""
-    state = proc["state"]
-    if state == "backoff" and proc.get("next_try"):
-        wait = max(0.0, proc["next_try"] - time.time())
-        return f"next try in {wait:.0f}s (attempt {proc.get('attempt', 0)}): {proc['reason']}"
-    if state in ("exited", "fatal", "stopped") and proc.get("reason"):
-        return str(proc["reason"])
-    if proc.get("agent_reason"):
-        return f"{proc['agent_reason']}: {proc.get('agent_message') or ''}".strip(": ")
-    return ""
-
-
-def render_processes(processes: Sequence[Mapping[str, Any]]) -> str:
-    """The `wzp status` table."""
-    rows = []
-    states = []
-    for proc in processes:
-        state = state_of(proc)
-        since = human_duration(time.time() - proc["since"]) if proc.get("since") else "-"
-        rows.append(
-            [
-                proc["target"],
-                state,
-                str(proc["pid"] or "-"),
-                human_duration(proc.get("uptime")),
-                str(proc["restarts"]),
-                since,
-                info(proc),
-            ]
-        )
-        states.append(state)
-    return table(rows, ["target", "state", "pid", "uptime", "restarts", "since", "info"], states)
-
-
-def filter_target(processes: list[dict[str, Any]], target: str | None) -> list[dict[str, Any]]:
-    """Processes named by ``target`` (``all``/None: every one)."""
-    if not target or target == "all":
-        return processes
-    return [p for p in processes if p["target"] == target or p["workspace"] == target]

@@ -17,6 +17,7 @@ import click
 
 from wzp_supervisor.cli.common import (
     EXIT_NOT_RUNNING,
+    echo,
     fail,
     hub_request,
     human_duration,
@@ -60,7 +61,7 @@ def _print_outcome(answer: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print_json(answer)
     elif info["state"] == "done":
-        click.echo(info.get("result") or "")
+        echo(info.get("result") or "", multiline=True)
     if info["state"] == "failed":
         fail(f"task {info['id']} failed: {info.get('error') or 'unknown reason'}")
     if info["state"] == "cancelled":
@@ -88,7 +89,7 @@ def task_send(
         if as_json:
             print_json(answer)
         else:
-            click.echo(f"task {answer['task']['id']} {answer['task']['state']} for {target}")
+            echo(f"task {answer['task']['id']} {answer['task']['state']} for {target}")
         return
     _print_outcome(_wait_until_done(answer, timeout), as_json)
 
@@ -118,7 +119,7 @@ def task_submit(
     elif as_json:
         print_json(answer)
     else:
-        click.echo(f"task {answer['task']['id']} queued")
+        echo(f"task {answer['task']['id']} queued")
 
 
 def _where(info: dict[str, Any]) -> str:
@@ -175,15 +176,15 @@ def task_show(task_id: str, as_json: bool) -> None:
         return
     for key in ("id", "state", "kind", "agent", "target", "workspace", "priority", "attempts"):
         if info.get(key) is not None:
-            click.echo(f"{key + ':':10} {info[key]}")
+            echo(f"{key + ':':10} {info[key]}")
     for key in ("created", "started", "finished"):
         if info.get(key):
             click.echo(f"{key + ':':10} {time.strftime('%H:%M:%S', time.localtime(info[key]))}")
     if info.get("error"):
-        click.echo(f"{'error:':10} {info['error']}")
-    click.echo(f"prompt:\n{info['prompt']}")
+        echo(f"{'error:':10} {info['error']}")
+    echo(f"prompt:\n{info['prompt']}", multiline=True)
     if info.get("result") is not None:
-        click.echo(f"result:\n{info['result']}")
+        echo(f"result:\n{info['result']}", multiline=True)
 
 
 @task.command(name="cancel")
@@ -191,7 +192,7 @@ def task_show(task_id: str, as_json: bool) -> None:
 def task_cancel(task_id: str) -> None:
     """Cancel task TASK_ID (a running one is let go; its result is dropped)."""
     answer = hub_request("task.cancel", task=task_id)
-    click.echo(f"task {answer['task']['id']} cancelled (was {answer['was']})")
+    echo(f"task {answer['task']['id']} cancelled (was {answer['was']})")
 
 
 @click.command()
@@ -211,9 +212,9 @@ def broadcast(text: str, workspace: str | None, as_json: bool) -> None:
         click.echo("no agents to send to")
         return
     if answer["delivered"]:
-        click.echo(f"sent to {', '.join(answer['delivered'])}")
+        echo(f"sent to {', '.join(answer['delivered'])}")
     if answer["queued"]:
-        click.echo(f"queued for {', '.join(answer['queued'])} (busy)")
+        echo(f"queued for {', '.join(answer['queued'])} (busy)")
 
 
 def _render_event(event: dict[str, Any]) -> str:
@@ -238,13 +239,21 @@ def events(follow: bool, limit: int, topics: tuple[str, ...], as_json: bool) -> 
     def show(event: dict[str, Any]) -> None:
         if topics and event.get("event") not in topics and event.get("topic") not in topics:
             return
-        click.echo(json.dumps(event, sort_keys=True) if as_json else _render_event(event))
+        if as_json:
+            click.echo(json.dumps(event, sort_keys=True))
+        else:
+            echo(_render_event(event))
 
     if not follow:
         for event in hub_request("events.recent", limit=limit)["events"]:
             show(event)
         return
-    from wzp_supervisor.client import DaemonNotRunning, HubClient, RequestFailed
+    from wzp_supervisor.cli.hub_client import (
+        DaemonNotRunning,
+        HubClient,
+        RequestFailed,
+        UnsafeHub,
+    )
 
     try:
         with HubClient(timeout=None) as client:
@@ -258,13 +267,8 @@ def events(follow: bool, limit: int, topics: tuple[str, ...], as_json: bool) -> 
         fail("the wzp daemon is not running; run `wzp up`", EXIT_NOT_RUNNING)
     except RequestFailed as exc:
         fail(exc.message)
+    except UnsafeHub as exc:
+        fail(str(exc))
     except KeyboardInterrupt:
         return
     fail("the daemon closed the event stream")
-
-
-def register(group: click.Group) -> None:
-    """Add the task verbs, broadcast and events to the root group."""
-    group.add_command(task)
-    group.add_command(broadcast)
-    group.add_command(events)

@@ -27,8 +27,9 @@ from rich.table import Table
 from rich.text import Text
 
 from wzp_supervisor import paths
-from wzp_supervisor.client import DaemonNotRunning, HubClient, RequestFailed
-from wzp_supervisor.summary import human_bytes, one_line, state_of
+from wzp_supervisor.cli.hub_client import DaemonNotRunning, HubClient, RequestFailed, UnsafeHub
+from wzp_supervisor.cli.printable import printable
+from wzp_supervisor.states import human_bytes, one_line, shown_state
 
 STATE_STYLES = {
     "running": "green",
@@ -59,20 +60,20 @@ def _since(ts: Any, now: float) -> str:
 
 
 def _reason(proc: dict[str, Any]) -> str:
-    state = state_of(proc)
+    state = shown_state(proc)
     if proc.get("state") == "running" and proc.get("agent_state"):
         parts = [proc.get("agent_reason"), proc.get("agent_message")]
-        return ": ".join(str(p) for p in parts if p)
+        return printable(": ".join(str(p) for p in parts if p))
     if state in ("exited", "fatal", "backoff", "stopped"):
-        return str(proc.get("reason") or "")
+        return printable(str(proc.get("reason") or ""))
     return ""
 
 
 def _task(proc: dict[str, Any]) -> str:
     task = proc.get("task")
     if isinstance(task, dict):
-        return str(task.get("prompt") or task.get("id") or "")[:40]
-    return str(task)[:40] if task else ""
+        return printable(str(task.get("prompt") or task.get("id") or "")[:40])
+    return printable(str(task)[:40]) if task else ""
 
 
 class Dashboard:
@@ -86,6 +87,7 @@ class Dashboard:
         self.peek_text: str | None = None
         self.peek_target: str | None = None
         self.connected = False
+        self.unsafe: str | None = None  # why the hub socket was refused, when it was
         self.actions: list[threading.Thread] = []
         self._lock = threading.Lock()
 
@@ -100,6 +102,10 @@ class Dashboard:
         """Fetch ``status`` from the daemon."""
         try:
             status = self._request("status")
+        except UnsafeHub as exc:
+            self.connected = False
+            self.unsafe = self.message = str(exc)
+            return
         except (DaemonNotRunning, ConnectionError, OSError) as exc:
             self.connected = False
             self.message = f"daemon not reachable: {exc}"
@@ -159,16 +165,16 @@ class Dashboard:
             table.add_column(name, **kwargs)
         for line in lines:
             if isinstance(line, str):
-                table.add_row("", Text(line, style="bold underline"))
+                table.add_row("", Text(printable(line), style="bold underline"))
                 continue
             index, proc = line
-            state = state_of(proc)
+            state = shown_state(proc)
             since = proc.get("agent_since") if proc.get("agent_state") else proc.get("since")
             mark = "▶" if index == self.selected else ""
             table.add_row(
                 mark,
-                Text(f"  {proc.get('pane')}", style="reverse" if mark else ""),
-                Text(state, style=STATE_STYLES.get(state, "")),
+                Text(printable(f"  {proc.get('pane')}"), style="reverse" if mark else ""),
+                Text(printable(state), style=STATE_STYLES.get(state, "")),
                 _since(since, now),
                 f"{float(proc.get('cpu') or 0):.1f}%",
                 human_bytes(int(proc.get("rss") or 0)),
@@ -177,7 +183,7 @@ class Dashboard:
                 _task(proc),
             )
         daemon = self.status.get("daemon") or {}
-        title = (
+        title = printable(
             f"wezterm-parallel · {len(self.status.get('workspaces', []))} workspaces · "
             f"{len(rows)} agents · daemon pid {daemon.get('pid', '-')}"
         )
@@ -191,10 +197,11 @@ class Dashboard:
         if not rows:
             parts.append(Text("no agents; create a workspace with `wzp workspace create`"))
         if self.peek_text is not None:
-            parts.append(Panel(self.peek_text, title=f"peek {self.peek_target}", expand=True))
+            peek = Text(printable(self.peek_text, multiline=True))
+            parts.append(Panel(peek, title=f"peek {self.peek_target}", expand=True))
         footer = Text(HELP, style="dim")
         if self.message:
-            footer = Text.assemble((self.message, "bold"), "   ", (HELP, "dim"))
+            footer = Text.assemble((printable(self.message), "bold"), "   ", (HELP, "dim"))
         parts.append(footer)
         return Panel(Group(*parts), title=title, border_style="blue")
 
@@ -229,7 +236,7 @@ class Dashboard:
         waiting = [
             (float(p.get("agent_since") or p.get("since") or 0), i)
             for i, p in enumerate(self.rows())
-            if state_of(p) == "waiting_input"
+            if shown_state(p) == "waiting_input"
         ]
         if not waiting:
             self.message = "no agent is waiting for input"
@@ -247,7 +254,7 @@ class Dashboard:
                 self.message = f"{action} {target}: done"
             except RequestFailed as exc:
                 self.message = f"{action} {target}: {exc.message}"
-            except (DaemonNotRunning, ConnectionError, OSError) as exc:
+            except (DaemonNotRunning, UnsafeHub, ConnectionError, OSError) as exc:
                 self.message = f"{action} {target}: {exc}"
 
         thread = threading.Thread(target=work, name=f"wzp-{action}", daemon=True)
@@ -284,8 +291,11 @@ class Dashboard:
             target=self._follow_events, args=(wake_w, stop), name="wzp-events", daemon=True
         )
         self.refresh()
+        if self.unsafe is not None:
+            console.print(Text(printable(f"wzp: {self.unsafe}")))
+            return 1
         if not self.connected:
-            console.print(f"wzp: {self.message}; run `wzp up`")
+            console.print(Text(printable(f"wzp: {self.message}; run `wzp up`")))
             return 3
         events.start()
         fd = sys.stdin.fileno()
@@ -343,7 +353,7 @@ class Dashboard:
                         if stop.is_set():
                             return
                         os.write(wake_w, b".")
-            except (DaemonNotRunning, ConnectionError, OSError, RequestFailed):
+            except (DaemonNotRunning, UnsafeHub, ConnectionError, OSError, RequestFailed):
                 pass
             if stop.is_set():
                 return

@@ -10,16 +10,18 @@ from typing import Any
 import click
 
 from wzp_supervisor.cli.common import (
+    echo,
     fail,
     hub_request,
     human_duration,
+    plural,
     print_json,
     table,
 )
 
 
 def _bytes(n: Any) -> str:
-    from wzp_supervisor.summary import human_bytes
+    from wzp_supervisor.states import human_bytes
 
     return human_bytes(int(n or 0))
 
@@ -60,8 +62,9 @@ def render_stats(answer: dict[str, Any], sort: str = "target") -> str:
     totals = answer["totals"]
     daemon = answer["daemon"]
     return (
-        f"{text}\n\n{len(procs)} processes: cpu {totals['cpu']:.1f}% mem {_bytes(totals['rss'])} "
-        f"in {totals['nprocs']} processes; daemon pid {daemon['pid']} cpu {daemon['cpu']:.1f}% "
+        f"{text}\n\n{plural(len(procs), 'process', 'processes')}: cpu {totals['cpu']:.1f}% "
+        f"mem {_bytes(totals['rss'])} in {plural(int(totals['nprocs']), 'process', 'processes')}; "
+        f"daemon pid {daemon['pid']} cpu {daemon['cpu']:.1f}% "
         f"mem {_bytes(daemon['rss'])}"
     )
 
@@ -92,7 +95,12 @@ def stats(as_json: bool, sort: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON document a line per update.")
 def top(interval: float, count: int | None, as_json: bool) -> None:
     """A live view of the processes using the most cpu (Ctrl-C to quit)."""
-    from wzp_supervisor.client import DaemonNotRunning, HubClient, RequestFailed
+    from wzp_supervisor.cli.hub_client import (
+        DaemonNotRunning,
+        HubClient,
+        RequestFailed,
+        UnsafeHub,
+    )
 
     interval = max(0.2, interval)
     shown = 0
@@ -130,6 +138,8 @@ def top(interval: float, count: int | None, as_json: bool) -> None:
         return
     except DaemonNotRunning:
         fail("the wzp daemon is not running; run `wzp up`", 3)
+    except UnsafeHub as exc:
+        fail(str(exc))
     except RequestFailed as exc:
         fail(exc.message)
     except (ConnectionError, OSError) as exc:
@@ -141,7 +151,7 @@ def dashboard() -> None:
     """The control pane: every agent live; keys restart, stop, peek, attach, jump to waiting."""
     if not sys.stdin.isatty() or not sys.stdout.isatty():
         fail("the dashboard needs a terminal (try `wzp top` or `wzp status`)", 2)
-    from wzp_supervisor.dashboard import Dashboard
+    from wzp_supervisor.cli.dashboard import Dashboard
 
     sys.exit(Dashboard().run())
 
@@ -149,10 +159,4 @@ def dashboard() -> None:
 @click.command()
 def metrics() -> None:
     """Print the Prometheus metrics (the same text as the metrics endpoint)."""
-    click.echo(hub_request("metrics")["text"], nl=False)
-
-
-def register(group: click.Group) -> None:
-    """Add the observe verbs to the root group."""
-    for command in (stats, top, dashboard, metrics):
-        group.add_command(command)
+    echo(hub_request("metrics")["text"], multiline=True, nl=False)

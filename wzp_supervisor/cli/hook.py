@@ -2,24 +2,27 @@
 
 Claude Code runs this for every hook event with the event's JSON payload on stdin. It keeps
 the useful fields, tags them with ``$WZP_AGENT``, sends one ``status.update`` line to the hub
-socket (``$WZP_HUB_SOCKET``, else ``paths.hub_socket()``) and waits for the one-line reply,
-all within :data:`DEADLINE_S`. Whatever happens (no daemon, refused connection, timeout, bad
-input) it exits 0 and prints nothing on stdout, which Claude Code may read as hook output.
-With ``$WZP_HOOK_DEBUG`` set it prints one line on stderr saying what happened.
+socket (found and connected to by :mod:`wzp_supervisor.cli.hub_client`, encoded by
+:mod:`wzp_supervisor.protocol`) and waits for the one-line reply, all within
+:data:`DEADLINE_S`. Whatever happens (no daemon, refused connection, timeout, bad input) it
+exits 0 and prints nothing on stdout, which Claude Code may read as hook output. With
+``$WZP_HOOK_DEBUG`` set it prints one line on stderr saying what happened; it always does
+when it refused to talk to a hub socket that is not private to us (and sent nothing).
 
-It sits on the latency path of every tool call, so it imports only what it needs: ``_socket``
-instead of ``socket`` (which pulls in enum and selectors), no uuid module and no typing
-at run time.
+It sits on the latency path of every tool call, so it imports only the standard library and
+the stdlib-only modules named above, and no typing at run time.
 """
 
 from __future__ import annotations
 
-import _socket
 import json
 import os
 import select
 import sys
 import time
+
+from wzp_supervisor import protocol
+from wzp_supervisor.cli import hub_client
 
 TYPE_CHECKING = False  # typing itself costs ~5 ms to import; mypy understands this idiom
 if TYPE_CHECKING:
@@ -91,8 +94,16 @@ def _read_stdin(deadline: float) -> bytes:
 
 
 def _cut(value: Any, limit: int | None) -> Any:
-    if isinstance(value, str) and limit is not None and len(value) > limit:
-        return value[:limit]
+    """``value`` cut to ``limit`` characters, lone surrogates (JSON allows them, the hub
+    refuses them) replaced by U+FFFD."""
+    if not isinstance(value, str):
+        return value
+    if limit is not None and len(value) > limit:
+        value = value[:limit]
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in value)
     return value
 
 
@@ -118,21 +129,11 @@ def slim_payload(raw: bytes) -> dict[str, Any]:
     return slim
 
 
-def _hub_socket_path() -> str:
-    explicit = os.environ.get("WZP_HUB_SOCKET")
-    if explicit:
-        return explicit
-    from wzp_supervisor import paths
-
-    return str(paths.hub_socket())
-
-
-def _send(path: str, line: bytes, deadline: float) -> bytes:
-    """Send ``line`` to the Unix socket at ``path``; return the reply line (may be partial)."""
-    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+def _send(line: bytes, deadline: float) -> bytes:
+    """Send ``line`` to the hub; return the reply line (may be partial)."""
+    path = hub_client.hub_socket_path()
+    sock = hub_client.connect_hub(path, max(deadline - time.monotonic(), 0.001))
     try:
-        sock.settimeout(max(deadline - time.monotonic(), 0.001))
-        sock.connect(path)
         sock.sendall(line)
         reply = b""
         while b"\n" not in reply:
@@ -147,6 +148,13 @@ def _send(path: str, line: bytes, deadline: float) -> bytes:
         return reply
     finally:
         sock.close()
+
+
+def _failure(exc: BaseException) -> str:
+    """``Type: message`` of ``exc``, naming the OS error behind it when there is one."""
+    text = f"{type(exc).__name__}: {exc}"
+    cause = exc.__cause__
+    return f"{text} ({type(cause).__name__})" if cause is not None else text
 
 
 def main(argv: list[str]) -> int:
@@ -165,7 +173,7 @@ def main(argv: list[str]) -> int:
             outcome = "skipped: no event name"
         else:
             message = {
-                "v": 1,
+                "v": protocol.VERSION,
                 "id": _uuid4(),
                 "type": "status.update",
                 "agent": agent,
@@ -173,12 +181,16 @@ def main(argv: list[str]) -> int:
                 "payload": slim_payload(raw),
                 "ts": time.time(),
             }
-            line = json.dumps(message, separators=(",", ":")).encode() + b"\n"
-            reply = _send(_hub_socket_path(), line, deadline)
+            reply = _send(protocol.encode(message), deadline)
             outcome = f"reply {reply.strip()[:200]!r}"
+    except hub_client.UnsafeHub as exc:  # nothing was sent; say so even without debug
+        outcome = f"not sent: {exc}"
+        debug = True
     except Exception as exc:
-        outcome = f"failed: {type(exc).__name__}: {exc}"
+        outcome = f"failed: {_failure(exc)}"
     if debug:
         elapsed_ms = (time.monotonic() - start) * 1000
-        print(f"wzp hook {event}: {outcome} ({elapsed_ms:.1f} ms)", file=sys.stderr)
+        from wzp_supervisor.cli.printable import printable
+
+        print(printable(f"wzp hook {event}: {outcome} ({elapsed_ms:.1f} ms)"), file=sys.stderr)
     return 0

@@ -1,10 +1,10 @@
-"""Isolation verbs: ``wzp diff ws/pane`` shows an agent's changes in its git worktree."""
+"""``wzp diff ws/pane``: an agent's changes in its git worktree."""
 
 from __future__ import annotations
 
 import click
 
-from wzp_supervisor.cli.common import hub_request, print_json
+from wzp_supervisor.cli.common import echo, hub_request, print_json
 
 
 @click.command(name="diff")
@@ -23,15 +23,10 @@ def diff_cmd(target: str, stat: bool, as_json: bool) -> None:
         return
     text = answer.get("diff", "")
     if text:
-        click.echo(text, nl=not text.endswith("\n"))
+        echo(text, multiline=True, nl=not text.endswith("\n"))
     if answer.get("truncated"):
-        click.echo(
+        echo(
             f"wzp: diff truncated; see it in full with: git -C {answer['path']} diff "
             f"{answer['base']}",
             err=True,
         )
-
-
-def register(group: click.Group) -> None:
-    """Add ``diff`` to the root group."""
-    group.add_command(diff_cmd)
