@@ -47,7 +47,7 @@ from wzp_harness import (
     raise_nofile,
 )
 
-from wzp_supervisor.client import HubClient
+from wzp_supervisor.cli.hub_client import HubClient
 from wzp_supervisor.hub_schema import SCHEMAS
 from wzp_supervisor.session import wire
 

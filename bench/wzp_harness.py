@@ -24,7 +24,7 @@ from typing import Any
 
 import psutil
 
-from wzp_supervisor.client import DaemonNotRunning, HubClient, RequestFailed
+from wzp_supervisor.cli.hub_client import DaemonNotRunning, HubClient, RequestFailed
 
 PY = sys.executable
 BIN = Path(PY).parent
