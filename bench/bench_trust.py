@@ -23,6 +23,7 @@ import os
 import random
 import signal
 import socket
+import statistics
 import struct
 import subprocess
 import sys
@@ -113,6 +114,7 @@ def row_load(sizes: Sizes) -> list[Row]:
     sb = Sandbox("wzptl", {"t": grid_template(SLEEPER)}, max_workspaces=n // 4 + 1)
     problems: list[str] = []
     kills = holder_kills = 0
+    latencies: list[float] = [0.0]
     try:
         if sb.wzp("up").returncode != 0:
             raise RuntimeError("wzp up failed")
@@ -124,8 +126,12 @@ def row_load(sizes: Sizes) -> list[Row]:
         rng = random.Random(16)
         start = time.monotonic()
         tick = start
+        latencies = []
         while time.monotonic() - start < seconds:
-            running = [p for p in sb.status() if p["state"] == "running" and p["pid"]]
+            asked = time.perf_counter()
+            listed = sb.status()
+            latencies.append(time.perf_counter() - asked)
+            running = [p for p in listed if p["state"] == "running" and p["pid"]]
             if running:
                 victim = rng.choice(running)
                 pid = victim["pid"]
@@ -169,7 +175,8 @@ def row_load(sizes: Sizes) -> list[Row]:
         f"{n} agents, SIGKILL every {sizes.kill_interval * 1000:.0f} ms for {seconds:g} s: "
         f"{kills} kills ({holder_kills} holders, {kills - holder_kills} agents) -> "
         f"{restarts} restarts, {fatal} fatal by policy, {len(dups)} duplicates, "
-        f"{len(orphans)} orphans, {len(left)} left after down"
+        f"{len(orphans)} orphans, {len(left)} left after down; hub `status` meanwhile "
+        f"p50 {statistics.median(latencies) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms"
     )
     return [("load: random SIGKILLs", figure, held(problems))]
 
@@ -1668,7 +1675,7 @@ def main() -> None:
         f"{sizes.kill_interval * 1000:.0f} ms, {sizes.slowloris} slowloris, {sizes.tasks} tasks"
     )
     print()
-    print("| scenario | figure | verdict | s |")
+    print("| scenario | figure | verdict | s (whole scenario) |")
     print("|---|---|---|---|")
     defects = []
     for name in chosen:
