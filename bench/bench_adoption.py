@@ -6,7 +6,8 @@ For N supervised panes (cheap sleepers, N = 16 and 100 by default), measured in 
   N run (every holder and agent spawned fresh);
 * crash: SIGKILL the daemon with N running, then ``wzp up`` until the hub lists all N
   running with the SAME holder pids (adopted), checked again with ``wzp status --json``,
-  with the agents' pids unchanged and no extra holder process (no duplicates);
+  with the agents' pids, restart counts and uptimes unchanged and no extra holder process
+  (no duplicates);
 * restart in place: ``daemon.restart`` over the hub, until ping answers from the same daemon
   pid with a fresh uptime and all N run with unchanged pids;
 * plain circusd (anchor): start with N watchers of the same command until all N children run;
@@ -89,6 +90,29 @@ def compare(
     return problems
 
 
+def record(sb: Sandbox) -> tuple[float, dict[str, tuple[int, float]]]:
+    """When, and each target's (restarts, uptime) as the daemon lists it."""
+    procs = sb.status()
+    return time.monotonic(), {p["target"]: (p["restarts"], p["uptime"] or 0.0) for p in procs}
+
+
+def continuity(
+    sb: Sandbox, before: tuple[float, dict[str, tuple[int, float]]], what: str
+) -> list[str]:
+    """Adopted processes keep their restart counts and their true uptimes."""
+    taken, old = before
+    _now, new = record(sb)
+    elapsed = time.monotonic() - taken
+    reset = [t for t, (r, _u) in old.items() if new.get(t, (None, 0.0))[0] != r]
+    younger = [t for t, (_r, u) in old.items() if new.get(t, (0, 0.0))[1] < u + elapsed - 2.0]
+    problems = []
+    if reset:
+        problems.append(f"{what}: {len(reset)} restart counts changed")
+    if younger:
+        problems.append(f"{what}: {len(younger)} uptimes restarted from 0")
+    return problems
+
+
 def wait_adopted(sb: Sandbox, pids: dict[str, int], start: float) -> float | None:
     """Seconds from ``start`` until the hub lists exactly ``pids`` as running."""
     while time.perf_counter() - start < TIMEOUT:
@@ -121,6 +145,7 @@ def bench_wzp(n: int, runs: int, out: Run) -> None:
         sb.wait_agents(n, TIMEOUT)  # every holder has started its program
         time.sleep(1.0)  # let the first save and the sampler settle
         before = snapshot(sb)
+        counts = record(sb)
         for _ in range(runs):
             sb.kill_daemon()
             alive = sum(1 for p in before[0].values() if psutil.pid_exists(p))
@@ -139,6 +164,7 @@ def bench_wzp(n: int, runs: int, out: Run) -> None:
                 return
             out.crash_adopted.append(took)
             out.problems += compare(sb, before, "crash")
+            out.problems += continuity(sb, counts, "crash")
         for _ in range(runs):
             first = sb.ping()
             if first is None:
@@ -165,6 +191,7 @@ def bench_wzp(n: int, runs: int, out: Run) -> None:
                 return
             out.restart.append(took)
             out.problems += compare(sb, before, "restart")
+            out.problems += continuity(sb, counts, "restart")
     finally:
         left = sb.close()
         if left:
@@ -259,8 +286,8 @@ def report(r: Run) -> None:
             print(f"  - {problem}")
     else:
         print(
-            "checks: every adoption kept all holder and agent pids, no extra holder, "
-            "nothing outlived `wzp down`"
+            "checks: every adoption kept all holder and agent pids, restart counts and "
+            "uptimes, no extra holder, nothing outlived `wzp down`"
         )
 
 
