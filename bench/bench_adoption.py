@@ -6,8 +6,8 @@ For N supervised panes (cheap sleepers, N = 16 and 100 by default), measured in 
   N run (every holder and agent spawned fresh);
 * crash: SIGKILL the daemon with N running, then ``wzp up`` until the hub lists all N
   running with the SAME holder pids (adopted), checked again with ``wzp status --json``,
-  with the agents' pids, restart counts and uptimes unchanged and no extra holder process
-  (no duplicates);
+  with the agents' pids, restart counts and uptimes unchanged, no extra holder process
+  (no duplicates), and up to 16 attach clients still connected;
 * restart in place: ``daemon.restart`` over the hub, until ping answers from the same daemon
   pid with a fresh uptime and all N run with unchanged pids;
 * plain circusd (anchor): start with N watchers of the same command until all N children run;
@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -38,6 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import contextlib
 
 from wzp_harness import BIN, PY, SLEEP_CODE, Sandbox, grid_template, raise_nofile
+
+from wzp_supervisor.session import wire
 
 TIMEOUT = 120.0
 
@@ -54,6 +57,7 @@ class Run:
         self.restart: list[float] = []
         self.circusd: list[float] = []
         self.cli_ping: list[float] = []
+        self.attached = 0
         self.problems: list[str] = []
 
 
@@ -113,6 +117,41 @@ def continuity(
     return problems
 
 
+def attach_all(sb: Sandbox, limit: int = 16) -> list[socket.socket]:
+    """Attach a raw client to up to ``limit`` holders (as `wzp attach` does) and read its
+    first frame (the redraw)."""
+    conns = []
+    for _target, (_pid, path) in sorted(sb.holder_sockets().items())[:limit]:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(5)
+        try:
+            sock.connect(str(path))
+            sock.sendall(
+                wire.encode_json(wire.Frame.HELLO, {"mode": "attach", "cols": 80, "rows": 24})
+            )
+            sock.recv(65536)
+            conns.append(sock)
+        except OSError:
+            sock.close()
+    return conns
+
+
+def still_attached(conns: list[socket.socket]) -> int:
+    """How many attach connections the holders kept open (no EOF, no error)."""
+    alive = 0
+    for sock in conns:
+        try:
+            while True:  # drain output; EOF means the holder dropped us
+                data = sock.recv(65536, socket.MSG_DONTWAIT)
+                if not data:
+                    break
+        except (BlockingIOError, TimeoutError):  # nothing to read: still connected
+            alive += 1
+        except OSError:
+            pass
+    return alive
+
+
 def wait_adopted(sb: Sandbox, pids: dict[str, int], start: float) -> float | None:
     """Seconds from ``start`` until the hub lists exactly ``pids`` as running."""
     while time.perf_counter() - start < TIMEOUT:
@@ -146,6 +185,7 @@ def bench_wzp(n: int, runs: int, out: Run) -> None:
         time.sleep(1.0)  # let the first save and the sampler settle
         before = snapshot(sb)
         counts = record(sb)
+        attached = attach_all(sb)
         for _ in range(runs):
             sb.kill_daemon()
             alive = sum(1 for p in before[0].values() if psutil.pid_exists(p))
@@ -165,6 +205,9 @@ def bench_wzp(n: int, runs: int, out: Run) -> None:
             out.crash_adopted.append(took)
             out.problems += compare(sb, before, "crash")
             out.problems += continuity(sb, counts, "crash")
+            kept = still_attached(attached)
+            if kept != len(attached):
+                out.problems.append(f"crash: {len(attached) - kept} attach clients dropped")
         for _ in range(runs):
             first = sb.ping()
             if first is None:
@@ -192,6 +235,12 @@ def bench_wzp(n: int, runs: int, out: Run) -> None:
             out.restart.append(took)
             out.problems += compare(sb, before, "restart")
             out.problems += continuity(sb, counts, "restart")
+            kept = still_attached(attached)
+            if kept != len(attached):
+                out.problems.append(f"restart: {len(attached) - kept} attach clients dropped")
+        out.attached = len(attached)
+        for sock in attached:
+            sock.close()
     finally:
         left = sb.close()
         if left:
@@ -287,7 +336,8 @@ def report(r: Run) -> None:
     else:
         print(
             "checks: every adoption kept all holder and agent pids, restart counts and "
-            "uptimes, no extra holder, nothing outlived `wzp down`"
+            f"uptimes, {r.attached} attach clients connected throughout, no extra holder, "
+            "nothing outlived `wzp down`"
         )
 
 
