@@ -9,6 +9,20 @@ ROOT=$PWD
 
 say() { printf '\n== %s\n' "$*"; }
 
+# run an install quietly; when it fails, show everything it printed and stop
+quiet() {
+  local log status=0
+  log=$(mktemp)
+  "$@" >"$log" 2>&1 || status=$?
+  if [ "$status" != 0 ]; then
+    printf '\n== FAILED (exit %s): %s\n' "$status" "$*" >&2
+    cat "$log" >&2
+    rm -f "$log"
+    exit "$status"
+  fi
+  rm -f "$log"
+}
+
 # --- Debian packages ---------------------------------------------------------------------
 missing=()
 command -v lua5.4 >/dev/null || missing+=(lua5.4)
@@ -20,25 +34,25 @@ command -v node >/dev/null || missing+=(nodejs npm)
 if ((${#missing[@]})); then
   say "installing Debian packages: ${missing[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  quiet $SUDO apt-get update -qq
+  quiet $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
 # --- Python ------------------------------------------------------------------------------
 if [ ! -x .venv/bin/python ]; then
   say "creating .venv"
-  python3 -m venv .venv
+  quiet python3 -m venv .venv
 fi
 say "installing wezterm-parallel and its dev tools into .venv"
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-.venv/bin/python -m pip install -q -e '.[dev]'
+quiet .venv/bin/python -m pip install -q -e '.[dev]'
 
 # --- Claude Code CLI (the real one, driven against a loopback model stub) ----------------
 CLAUDE="$ROOT/.tools/claude/node_modules/.bin/claude"
 if [ ! -x "$CLAUDE" ]; then
   say "installing @anthropic-ai/claude-code into .tools/claude"
   mkdir -p .tools/claude
-  npm install --silent --no-fund --no-audit --prefix .tools/claude '@anthropic-ai/claude-code@2.1.197' >/dev/null
+  quiet npm install --no-fund --no-audit --prefix .tools/claude '@anthropic-ai/claude-code@2.1.197'
 fi
 export WZP_CLAUDE_BIN="$CLAUDE"
 export WZP_BIN="$ROOT/.venv/bin/wzp"

@@ -27,17 +27,23 @@ def agent_children(pid: int) -> set[int]:
     return {p.pid for p in psutil.Process(pid).children(recursive=True)}
 
 
+def started_agent(env: WzpEnv, holder: int) -> set[int]:
+    """The agent processes under ``holder``, once the holder has started its agent."""
+    found: set[int] = env.wait_for(lambda: agent_children(holder), what="the agent started")
+    return found
+
+
 def test_daemon_sigkill_then_up_adopts_every_agent(wzp_env: WzpEnv) -> None:
     start(wzp_env, config_with(pane("a1", "top_left", SLEEP) + pane("a2", "top_right", SLEEP)))
     before = holder_pids(wzp_env, ["demo/a1", "demo/a2"])
-    agents = {t: agent_children(pid) for t, pid in before.items()}
+    agents = {t: started_agent(wzp_env, pid) for t, pid in before.items()}
     os.kill(before["demo/a2"], signal.SIGKILL)  # one restart on record
     wzp_env.wait_for(
         lambda: wzp_env.process("demo/a2")["pid"] not in (None, before["demo/a2"]),
         what="a2 restarted",
     )
     before["demo/a2"] = running_pid(wzp_env, "demo/a2")
-    agents["demo/a2"] = agent_children(before["demo/a2"])
+    agents["demo/a2"] = started_agent(wzp_env, before["demo/a2"])
     uptime_a1 = wzp_env.process("demo/a1")["uptime"]
     kill_daemon(wzp_env)
     time.sleep(0.5)

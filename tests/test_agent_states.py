@@ -174,7 +174,7 @@ def test_supervision_states_backoff_fatal_and_plain_panes(wzp_env: WzpEnv) -> No
     assert {"starting", "exited", "backoff", "fatal"} <= seen
     plain = wzp_env.process("x/plain")
     assert plain["kind"] == "none"
-    assert "agent_state" not in plain
+    assert plain["agent_state"] is None and plain["agent_reason"] is None  # keys kept, null
     assert hub("status.update", agent="x/plain", event="Stop", payload={})["ignored"]
     with pytest.raises(Exception, match="no supervised process"):
         hub("status.update", agent="x/nope", event="Stop", payload={})

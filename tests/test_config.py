@@ -161,6 +161,26 @@ def test_user_template_replaces_and_adds(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("config.yaml", ""),
+        ("config.yaml", "# nothing here\n\n   # indented comment\n"),
+        ("config.yaml", "---\n"),
+        ("config.toml", ""),
+        ("config.toml", "# nothing\n"),
+    ],
+)
+def test_empty_or_comments_only_file_means_all_defaults(
+    tmp_path: Path, name: str, text: str
+) -> None:
+    path = write(tmp_path, text, name)
+    cfg = load_config(path)
+    assert cfg.path == path
+    assert dataclasses.replace(cfg, path=None) == builtin_config()
+    assert cfg.templates.keys() == builtin_config().templates.keys()
+
+
 def test_empty_section_keeps_defaults(tmp_path: Path) -> None:
     cfg = load_config(write(tmp_path, "ui:\n  # all commented out\nmetrics:\n  enabled: true\n"))
     assert cfg.ui == builtin_config().ui
@@ -322,8 +342,6 @@ BAD_YAML = [
     ("bool-str", "metrics:\n  enabled: 'yes'\n", 2, "metrics.enabled", "true or false"),
     ("section-type", "metrics: 3\n", 1, "metrics", "must be a mapping, not an integer"),
     ("top-list", "- a\n- b\n", 1, "", "top level must be a mapping"),
-    ("empty", "", 1, "", "empty"),
-    ("comments-only", "# nothing here\n", 1, "", "empty"),
     ("syntax", "framework:\n  name: [unclosed\nmetrics: {}\n", 3, "", "YAML syntax error"),
     ("syntax-indent", "framework:\n  name: a\n   bad: b\n", 3, "", "YAML syntax error"),
     (
@@ -649,7 +667,6 @@ BAD_TOML = [
         "no key",
     ),
     ("syntax", "[metrics]\nport = \n", 2, "", "TOML syntax error"),
-    ("empty", "# nothing\n", 1, "", "empty"),
 ]
 
 

@@ -36,7 +36,7 @@ def test_dashboard_renders_daemon_data_and_restart_key_restarts(wzp_env: WzpEnv)
     assert "demo" in text and "a1" in text and "a2" in text
     assert "stopped" in text and "running" in text
     assert "stopped by request" in text  # the reason column
-    assert "1 workspaces" in text and "2 agents" in text
+    assert "1 workspace · 0 agents · 2 other panes" in text  # sleepers are not agents
 
     assert board.selected_target() == "demo/a1"
     board.handle_key("j")

@@ -24,7 +24,7 @@ from wzp_supervisor.states import shown_state
 
 
 def samples(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
-    """Metric samples by sample name (``errors_total``, ``agents``…)."""
+    """Metric samples by sample name (``errors_total``, ``wzp_agents``…)."""
     out: dict[str, list[tuple[dict[str, str], float]]] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -83,26 +83,40 @@ def test_scrape_over_loopback_agrees_with_status_json(wzp_env: WzpEnv) -> None:
     assert value(found, "workspaces_active") == len(status["workspaces"]) == 1
     assert value(found, "processes_active") == sum(1 for p in procs if p["pid"]) == 2
     by_state = Counter(shown_state(p) for p in procs)
-    for labels, count in found["agents"]:
+    for labels, count in found["wzp_agents"]:
         assert count == by_state.get(labels["state"], 0), labels
-    assert value(found, "agents", state="fatal") == 1
+    assert value(found, "wzp_agents", state="fatal") == 1
     assert value(found, "errors_total") >= 1  # the fatal one published an Error
     for proc in procs:
-        assert value(found, "agent_restarts_total", target=proc["target"]) == proc["restarts"]
+        assert value(found, "wzp_agent_restarts_total", target=proc["target"]) == proc["restarts"]
         if proc["state"] == "running":
-            assert value(found, "agent_rss_bytes", target=proc["target"]) > 0
-            assert value(found, "agent_processes", target=proc["target"]) >= 1
+            assert value(found, "wzp_agent_rss_bytes", target=proc["target"]) > 0
+            assert value(found, "wzp_agent_processes", target=proc["target"]) >= 1
     assert "task_duration_seconds_count" in found
     assert "wzp_daemon_process_resident_memory_bytes" in found
 
     cli = wzp_env.wzp("metrics", check=True).stdout
     cli_found = samples(cli)
     assert value(cli_found, "workspaces_active") == 1
-    assert value(cli_found, "agents", state="fatal") == 1
+    assert value(cli_found, "wzp_agents", state="fatal") == 1
 
     with pytest.raises(urllib.error.HTTPError) as err:
         scrape(port, "/nope")
     assert err.value.code == 404
+
+
+SPECIFIED = {"workspaces_active", "processes_active", "task_duration_seconds", "errors"}
+
+
+def test_metric_names_are_the_four_specified_or_share_the_wzp_prefix() -> None:
+    proc = {"target": "w/p", "workspace": "w", "pane": "p", "state": "running", "pid": 1}
+    metrics = Metrics(lambda: ([proc], [{"name": "w"}]))
+    families = {f.name for f in text_string_to_metric_families(metrics.text())}
+    assert families >= SPECIFIED  # errors is exposed as errors_total
+    companions = {f"{name}_created" for name in SPECIFIED}  # the client's own series
+    others = families - SPECIFIED - companions
+    assert others and all(name.startswith("wzp_") for name in others), sorted(others)
+    assert {"wzp_agents", "wzp_agent_restarts", "wzp_agent_cpu_percent"} <= others
 
 
 def test_metrics_disabled_by_default(daemon: WzpEnv) -> None:

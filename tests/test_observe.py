@@ -236,7 +236,7 @@ def test_stats_top_and_event_log(wzp_env: WzpEnv) -> None:
     table = wzp_env.wzp("stats", check=True).stdout
     assert "demo/s1" in table and "CPU" in table and "MEM" in table
     assert "| cpu" in wzp_env.wzp("status", "--format", "wezterm", check=True).stdout
-    lines = wzp_env.wzp("top", "--json", "--count", "2", "-n", "0.2", check=True).stdout
+    lines = wzp_env.wzp("top", "--json", "--count", "2", "--interval", "0.2", check=True).stdout
     frames = [json.loads(line) for line in lines.splitlines()]
     assert len(frames) == 2 and frames[1]["processes"][0]["target"] == "demo/s1"
     plain_top = wzp_env.wzp("top", "--count", "1", check=True).stdout

@@ -142,7 +142,11 @@ def test_holders_survive_a_killed_service_only_in_their_own_scope(
         holder = record["pid"]
         assert (record["prefix"] != []) == (mode == "scope")
         # systemd-run --scope execs the command in place: the pid the daemon got is the holder.
-        _wait(lambda: "time.sleep(3600)" in " ".join(psutil.Process(holder).cmdline()), "exec")
+        # (systemd-run's own command line holds the same words: wait for the program itself)
+        _wait(
+            lambda: psutil.Process(holder).cmdline()[:2] == [PYTHON, "-c"],
+            "the holder's own program (systemd-run has moved it into its scope and exec'd)",
+        )
         cgroup = Path(f"/proc/{holder}/cgroup").read_text()
         assert (AGENT_SLICE in cgroup) == (mode == "scope")
         assert (SYSTEMD_UNIT in cgroup) == (mode == "plain")

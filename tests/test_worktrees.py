@@ -128,7 +128,10 @@ def test_dirty_worktree_is_protected_and_diff_shows_the_change(wzp_env: WzpEnv) 
 
     diff = wzp_env.wzp("diff", "demo/a1", check=True).stdout
     assert "agent-note.txt" in diff and "+hello from the agent" in diff
+    stat = wzp_env.wzp("diff", "demo/a1", "--stat", check=True).stdout
+    assert "agent-note.txt" in stat and "1 file changed, 1 insertion(+)" in stat
     assert wzp_env.wzp("diff", "demo/a2", check=True).stdout == ""
+    assert wzp_env.wzp("diff", "demo/a2", "--stat", check=True).stdout == ""
     as_json = json.loads(wzp_env.wzp("diff", "demo/a1", "--json", check=True).stdout)
     assert as_json["base"] == git(repo, "rev-parse", "HEAD").strip()
     assert as_json["branch"] == "wzp/demo/a1"

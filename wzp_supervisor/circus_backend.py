@@ -140,6 +140,10 @@ class CircusBackend:
         self.arbiter._stopping = True
         self.arbiter.stop_controller_and_close_sockets()
         self.arbiter = None
+        for endpoint in (self.endpoint, self.pubsub_endpoint):
+            if endpoint.startswith("ipc://"):  # zmq leaves the socket files behind
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(endpoint[len("ipc://") :])
 
     def _sigchld(self) -> None:
         self.reap()
@@ -322,18 +326,92 @@ def _signal_all(processes: Iterable[psutil.Process], sig: int) -> None:
             log.warning("no permission to signal pid %s", proc.pid)
 
 
+HANGUP_GRACE = 1.0
+"""Seconds between the hang-up and the SIGTERM that follows it for what is still running."""
+
+
+def _signal_mask(pid: int, field: str) -> int | None:
+    """A signal mask (``SigCgt``, ``SigIgn``) of ``pid`` from /proc; None where unknown."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                name, _, value = line.partition(":")
+                if name == field:
+                    return int(value.strip(), 16)
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def stop_signals(pid: int) -> tuple[int, int | None]:
+    """The signal that starts stopping ``pid`` and the one sent after ``HANGUP_GRACE``.
+
+    A terminal's way is a hang-up: interactive shells ignore SIGTERM and exit on SIGHUP. A
+    program that handles SIGTERM itself gets SIGTERM alone, so its own clean-up runs (SIGHUP
+    would end it at once where it left SIGHUP at its default). Where the handlers cannot be
+    read (no /proc), SIGTERM comes first and the hang-up follows.
+    """
+    caught = _signal_mask(pid, "SigCgt")
+    if caught is None:
+        return signal.SIGTERM, signal.SIGHUP
+    if caught & (1 << (signal.SIGTERM - 1)):
+        return signal.SIGTERM, None
+    return signal.SIGHUP, signal.SIGTERM
+
+
 async def terminate_tree(pid: int, timeout: float, first: int = signal.SIGTERM) -> None:
-    """Signal a process tree, wait up to ``timeout`` for it, then SIGKILL what is left."""
-    targets = signal_tree(pid, first)
+    """Stop a process tree, then SIGKILL what is left after ``timeout``.
+
+    With ``first`` SIGTERM (a graceful stop) the process group of ``pid`` gets SIGTERM and
+    every other descendant gets a hang-up or SIGTERM by ``stop_signals``, then the other one
+    after ``HANGUP_GRACE`` if it still runs.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    if first != signal.SIGTERM:
+        targets = signal_tree(pid, first)
+    else:
+        targets = _tree(pid)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGTERM)
+        later: list[tuple[psutil.Process, int]] = []
+        for proc in targets:
+            if _group_of(proc) == pid:
+                continue  # the group signal reached it
+            now, then = stop_signals(proc.pid)
+            _signal_all([proc], now)
+            if then is not None:
+                later.append((proc, then))
+        grace = loop.time() + min(HANGUP_GRACE, timeout)
+        while _alive(p for p, _ in later) and loop.time() < grace:
+            await asyncio.sleep(0.02)
+        for proc, sig in later:
+            if _is_running(proc):
+                _signal_all([proc], sig)
     if first != signal.SIGKILL:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while _alive(targets) and asyncio.get_running_loop().time() < deadline:
+        while _alive(targets) and loop.time() < deadline:
             await asyncio.sleep(0.02)
     left = [p for p in targets if _is_running(p)]
     if left:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
         _signal_all(left, signal.SIGKILL)
+
+
+def _tree(pid: int) -> list[psutil.Process]:
+    """``pid`` and every descendant (empty when ``pid`` is gone)."""
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _group_of(proc: psutil.Process) -> int | None:
+    try:
+        return os.getpgid(proc.pid)
+    except OSError:
+        return None
 
 
 def _is_running(proc: psutil.Process) -> bool:

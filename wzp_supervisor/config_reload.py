@@ -1,8 +1,10 @@
 """Config reload (SIGHUP or `wzp reload`): re-read the config and apply it to live workspaces.
 
-Panes whose spec did not change keep running untouched; changed panes are restarted with the
-new spec; new panes are added and removed panes stopped. A config that does not load keeps the
-running one and the error (file:line: key: message) is reported to the requester.
+Panes whose spec and environment did not change keep running untouched; changed panes are
+restarted with the new spec; new panes are added and removed panes stopped. A workspace whose
+template left the config keeps running from its last known definition, and the reply is an
+error naming it. A config that does not load keeps the running one and the error
+(file:line: key: message) is reported to the requester.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from wzp_supervisor.config import Config, ConfigError, load_config
 from wzp_supervisor.features import DaemonContext, FeatureBase
 from wzp_supervisor.protocol import ProtocolError
 from wzp_supervisor.systemd_notify import SdNotifier
+from wzp_supervisor.workspaces import orphan_message
 
 log = logging.getLogger("wzp.reload")
 
@@ -71,20 +74,25 @@ class Reloader(FeatureBase):
         changed: list[str] = []
         started: list[str] = []
         stopped: list[str] = []
+        orphans: dict[str, list[str]] = {}  # template gone from the config -> its workspaces
         for name, record in list(ctx.workspaces.records.items()):
+            template = config.templates.get(record.template)
+            if template is None:  # keeps running from its last known definition
+                orphans.setdefault(record.template, []).append(name)
+                continue
+            record.definition = template  # the last known definition, saved with the state
             try:
-                specs = ctx.workspaces.expand(name, record.template, Path(record.dir))
+                specs = ctx.workspaces.expand(name, template, Path(record.dir))
             except ProtocolError as exc:
                 log.error("workspace %s keeps its running processes: %s", name, exc.message)
                 continue
             wanted = {s.target: s for s in specs if s.supervised}
             current = {p.target: p for p in ctx.workspaces.processes_of(name)}
-            template = config.templates[record.template]
             for target, proc in current.items():
                 if target not in wanted:
                     await ctx.processes.unregister(proc)
                     stopped.append(target)
-                elif wanted[target] != proc.spec:
+                elif ctx.processes.differs(proc, wanted[target]):
                     await ctx.processes.replace(proc, wanted[target])
                     changed.append(target)
             for target, spec in wanted.items():
@@ -108,4 +116,10 @@ class Reloader(FeatureBase):
             len(started),
             len(stopped),
         )
+        if orphans:
+            message = "; ".join(orphan_message(names, t) for t, names in orphans.items())
+            message += "; the rest of the new config is applied"
+            log.error("%s", message)
+            ctx.bus.publish("Error", "error", reason=message)
+            raise ProtocolError(protocol.CONFLICT, message)
         return {"changed": changed, "restarted": changed, "started": started, "stopped": stopped}

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import logging
 import os
 import signal
@@ -20,15 +19,16 @@ import sys
 import time
 from collections.abc import Coroutine, Mapping
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import Any, NoReturn
 
-from wzp_supervisor import fd_budget, paths, protocol
+from wzp_supervisor import agent_leftovers, fd_budget, paths, protocol
 from wzp_supervisor.acknowledging_hub import AcknowledgingHub
 from wzp_supervisor.adoption import verify_survivors
 from wzp_supervisor.agent_states import AgentStates
 from wzp_supervisor.circus_backend import CircusBackend, ProcessExit
 from wzp_supervisor.config import Config, load_config
 from wzp_supervisor.config_reload import Reloader
+from wzp_supervisor.daemon_lock import AlreadyRunning, acquire_lock, release_lock
 from wzp_supervisor.daemon_logging import setup_logging
 from wzp_supervisor.events import EventBus
 from wzp_supervisor.features import DaemonContext, Feature
@@ -46,35 +46,10 @@ from wzp_supervisor.systemd_notify import SdNotifier, watchdog_loop
 from wzp_supervisor.task_queue import TaskQueue
 from wzp_supervisor.task_requests import TaskRequests
 from wzp_supervisor.ui_file import build_ui_document, ui_file_path, write_ui_file
-from wzp_supervisor.workspaces import WorkspaceManager
+from wzp_supervisor.workspaces import WorkspaceManager, orphan_message
 from wzp_supervisor.worktrees import Worktrees
 
 log = logging.getLogger("wzp.daemon")
-
-
-class AlreadyRunning(RuntimeError):
-    """Another daemon holds the lock."""
-
-
-def acquire_lock() -> IO[str]:
-    """Take the per-user daemon lock or raise AlreadyRunning naming the holder."""
-    runtime = paths.runtime_dir()
-    handle = open(paths.lock_file(), "a+")  # noqa: SIM115 - held for the daemon's lifetime
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "unknown"
-        handle.close()
-        raise AlreadyRunning(
-            f"another wzp daemon is running (pid {holder}, runtime dir {runtime}); "
-            "stop it with `wzp down`"
-        ) from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(str(os.getpid()))
-    handle.flush()
-    return handle
 
 
 class Daemon:
@@ -110,8 +85,14 @@ class Daemon:
             on_change=self.schedule_save,
             passthrough=tuple(config.processes.env_passthrough),
         )
+        self.processes.after_stop = agent_leftovers.after_stop
         self.workspaces = WorkspaceManager(
-            self.processes, self.bus, lambda: self.config, self.schedule_save, self.persist
+            self.processes,
+            self.bus,
+            lambda: self.config,
+            self.schedule_save,
+            self.persist,
+            snapshot=self.process_snapshot,
         )
         self.hub = HubServer(
             paths.hub_socket(),
@@ -188,6 +169,11 @@ class Daemon:
         await self.workspaces.restore(state, survivors.holders)
         if survivors.outdated:
             self._background(self._renew_outdated(sorted(survivors.outdated)))
+        orphans: dict[str, list[str]] = {}
+        for record in self.workspaces.orphans():
+            orphans.setdefault(record.template, []).append(record.name)
+        for template, names in orphans.items():  # `wzp up` shows these
+            self.store.warnings.append(orphan_message(names, template))
         await self.hub.start()
         await self._open_extra_socket()
         paths.pid_file().write_text(f"{os.getpid()}\n")
@@ -231,8 +217,13 @@ class Daemon:
             await self.processes.shutdown()
         self.save_now()
         await self.backend.stop()
-        with contextlib.suppress(FileNotFoundError):
-            paths.pid_file().unlink()
+        leftovers = [paths.pid_file()]
+        if not self.keep_agents:  # the holders are gone: so is what only they used
+            agent_leftovers.remove_session_files()
+            leftovers.append(ui_file_path())
+        for path in leftovers:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
         log.info("daemon stopped")
 
     async def _open_extra_socket(self) -> None:
@@ -345,6 +336,12 @@ class Daemon:
         processes = self.processes.snapshot()
         for feature in self.features:
             feature.decorate(processes)
+        for info in processes:  # every pane lists the agent keys; null where it is no agent
+            info.setdefault("agent_state", None)
+            info.setdefault("agent_since", None)
+            info.setdefault("agent_reason", None)
+            info.setdefault("agent_message", None)
+            info.setdefault("session_id", None)
         return processes
 
     def _register_workspace_handlers(self) -> None:
@@ -374,7 +371,7 @@ def run_daemon(config_path: Path | None = None) -> int:
         daemon = Daemon(config, config.path)
         asyncio.run(daemon.run())
     finally:
-        lock.close()
+        release_lock(lock)
     if daemon.exec_again:
         exec_new_daemon(daemon.notifier.environment)
     return 0

@@ -11,7 +11,8 @@ import contextlib
 import os
 import shutil
 import subprocess
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,9 +38,18 @@ class GitError(Exception):
 
 
 def git(
-    args: Sequence[str], cwd: Path, *, check: bool = True, timeout: float = GIT_TIMEOUT
+    args: Sequence[str],
+    cwd: Path,
+    *,
+    check: bool = True,
+    timeout: float = GIT_TIMEOUT,
+    env: Mapping[str, str] | None = None,
+    stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``git ARGS`` in ``cwd`` (argv, never a shell); GitError on failure or timeout."""
+    """Run ``git ARGS`` in ``cwd`` (argv, never a shell); GitError on failure or timeout.
+
+    ``env`` adds variables (``GIT_INDEX_FILE``, say); ``stdin`` is text fed to git.
+    """
     argv = ["git", "-C", os.fspath(cwd), *args]
     try:
         result = subprocess.run(
@@ -47,8 +57,9 @@ def git(
             capture_output=True,
             text=True,
             timeout=timeout,
-            env={**os.environ, **_GIT_ENV},
-            stdin=subprocess.DEVNULL,
+            env={**os.environ, **_GIT_ENV, **(env or {})},
+            input=stdin,
+            stdin=subprocess.DEVNULL if stdin is None else None,
             check=False,
         )
     except FileNotFoundError:
@@ -192,12 +203,33 @@ def remove_worktree(tree: Worktree) -> None:
 def diff(tree: Worktree, stat: bool = False) -> str:
     """The agent's changes against its base: commits, uncommitted edits and new files."""
     path = Path(tree.path)
-    if stat:
-        return git(["diff", "--stat", tree.base], path).stdout
-    text = git(["diff", "--no-color", "--no-ext-diff", tree.base], path).stdout
     untracked = git(["ls-files", "--others", "--exclude-standard", "-z"], path).stdout
+    if stat:
+        return _stat_with_untracked(path, tree.base, untracked)
+    text = git(["diff", "--no-color", "--no-ext-diff", tree.base], path).stdout
     for name in filter(None, untracked.split("\0")):
         # exit code 1 means "there are differences" for --no-index
         extra = git(["diff", "--no-color", "--no-index", "--", os.devnull, name], path, check=False)
         text += extra.stdout
     return text
+
+
+def _stat_with_untracked(path: Path, base: str, untracked: str) -> str:
+    """``git diff --stat BASE`` counting new untracked files, the worktree's index untouched.
+
+    The untracked files are marked intent-to-add in a throw-away copy of the index, so git
+    sees them as new files in one summary.
+    """
+    if not untracked:
+        return git(["diff", "--stat", base], path).stdout
+    index = Path(
+        git(["rev-parse", "--path-format=absolute", "--git-path", "index"], path).stdout.strip()
+    )
+    with tempfile.TemporaryDirectory(prefix="wzp-diff-") as tmp:
+        scratch = Path(tmp) / "index"
+        if index.is_file():
+            shutil.copyfile(index, scratch)
+        env = {"GIT_INDEX_FILE": os.fspath(scratch), "GIT_LITERAL_PATHSPECS": "1"}
+        add = ["add", "--intent-to-add", "--pathspec-from-file=-", "--pathspec-file-nul"]
+        git(add, path, env=env, stdin=untracked)
+        return git(["diff", "--stat", base], path, env=env).stdout

@@ -86,7 +86,7 @@ class HubServer:
         self._accepting = False
         self._clients: set[asyncio.Task[Any]] = set()
         self._per_peer: Counter[int | None] = Counter()
-        self._rejecting = 0
+        self._rejecting: set[socket.socket] = set()  # refused clients being answered
         self._backoff = 0.0
         self._retry: asyncio.TimerHandle | None = None
         self._resource_logged_at = -_RESOURCE_LOG_INTERVAL
@@ -228,11 +228,26 @@ class HubServer:
             self._per_peer[pid] += 1
             self._spawn(self._open(conn, pid))
             return
-        if self._rejecting >= _MAX_REJECTING:
+        if len(self._rejecting) >= _MAX_REJECTING:
+            self._forget_hung_up_rejects()
+        if len(self._rejecting) >= _MAX_REJECTING:
             conn.close()
             return
-        self._rejecting += 1
+        self._rejecting.add(conn)
         self._spawn(self._reject(conn, code, reason))
+
+    def _forget_hung_up_rejects(self) -> None:
+        """Free the places of refused clients that have hung up already (their tasks may not
+        have run since), so a client arriving right after them is still told why."""
+        for conn in list(self._rejecting):
+            try:
+                gone = conn.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+            except BlockingIOError:
+                gone = False
+            except OSError:
+                gone = True
+            if gone:
+                self._rejecting.discard(conn)
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
@@ -278,7 +293,7 @@ class HubServer:
                 async with asyncio.timeout(_REJECT_READ_TIMEOUT):
                     await loop.sock_sendall(conn, reply)
         finally:
-            self._rejecting -= 1
+            self._rejecting.discard(conn)
             conn.close()
 
     # -- serving -----------------------------------------------------------------------------

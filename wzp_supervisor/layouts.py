@@ -87,7 +87,9 @@ def validate_name(kind: str, name: object) -> str:
     if ".." in name:
         raise ValueError(f"{kind} name {name!r} must not contain '..'")
     if name != name.lower():
-        raise ValueError(f"{kind} name {name!r} must be lower case (try {name.lower()!r})")
+        lower = name.lower()
+        hint = f" (try {lower!r})" if NAME_RE.match(lower) else ""
+        raise ValueError(f"{kind} name {name!r} must be lower case{hint}")
     if name[0] in "-_":
         raise ValueError(f"{kind} name {name!r} must start with a letter or digit")
     bad = next(c for c in name if not (c.isascii() and (c.isalnum() or c in "-_")))

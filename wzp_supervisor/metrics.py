@@ -1,5 +1,8 @@
 """Prometheus metrics of the pool, on a registry of our own, served over loopback HTTP.
 
+Names: the four of the specification keep theirs (``workspaces_active``, ``processes_active``,
+``task_duration_seconds``, ``errors_total``); every other metric starts with ``wzp_``.
+
 Gauges are computed at scrape time from the daemon's process snapshot, so a scrape always
 agrees with ``wzp status --json``; ``errors_total`` and ``task_duration_seconds`` accumulate
 from bus events. The HTTP endpoint is a tiny asyncio server on the daemon's loop (no thread
@@ -47,7 +50,7 @@ class PoolCollector(Collector):
             value=sum(1 for p in processes if p.get("pid")),
         )
         by_state = GaugeMetricFamily(
-            "agents", "Supervised processes by shown state.", labels=["state"]
+            "wzp_agents", "Supervised processes by shown state.", labels=["state"]
         )
         counts = dict.fromkeys(STATES, 0)
         for proc in processes:
@@ -59,16 +62,16 @@ class PoolCollector(Collector):
         yield by_state
         labels = ["target", "workspace", "pane"]
         restarts = CounterMetricFamily(
-            "agent_restarts", "Restarts of each supervised process.", labels=labels
+            "wzp_agent_restarts", "Restarts of each supervised process.", labels=labels
         )
         cpu = GaugeMetricFamily(
-            "agent_cpu_percent", "CPU of each process tree, percent of one core.", labels=labels
+            "wzp_agent_cpu_percent", "CPU of each process tree, percent of one core.", labels=labels
         )
         rss = GaugeMetricFamily(
-            "agent_rss_bytes", "Resident memory of each process tree.", labels=labels
+            "wzp_agent_rss_bytes", "Resident memory of each process tree.", labels=labels
         )
         nprocs = GaugeMetricFamily(
-            "agent_processes", "Processes in each supervised tree.", labels=labels
+            "wzp_agent_processes", "Processes in each supervised tree.", labels=labels
         )
         for proc in processes:
             values = [str(proc.get("target")), str(proc.get("workspace")), str(proc.get("pane"))]

@@ -233,7 +233,7 @@ class Observer(FeatureBase):
         record = self.ctx.workspaces.records.get(target.split("/", 1)[0])
         if record is None:
             return True
-        template = self.ctx.config().templates.get(record.template)
+        template = self.ctx.workspaces.template_of(record)
         return bool(template.notify) if template is not None else True
 
     @staticmethod

@@ -83,8 +83,11 @@ class ProcessControl(FeatureBase):
                 await asyncio.gather(*(table.start(p) for p in procs))
             elif action == "stop":
                 await asyncio.gather(*(table.stop(p) for p in procs))
-            elif action == "restart":
-                await asyncio.gather(*(table.restart(p) for p in procs))
+            elif action == "restart":  # with the running config's spec and environment
+                current = self.ctx.workspaces.current_spec
+                procs = list(
+                    await asyncio.gather(*(table.restart(p, current(p.target)) for p in procs))
+                )
             else:
                 await asyncio.gather(*(table.stop(p, kill=True) for p in procs))
             return {"processes": [p.info() for p in procs]}

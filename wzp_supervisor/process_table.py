@@ -14,11 +14,12 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from wzp_supervisor import paths, watcher_plan
+from wzp_supervisor.agent_environment import agent_environment
 from wzp_supervisor.circus_backend import CircusBackend, ProcessExit, terminate_tree
 from wzp_supervisor.events import EventBus
 from wzp_supervisor.holder_scope import scope_prefix
@@ -62,6 +63,8 @@ class ManagedProcess:
     timer: asyncio.TimerHandle | None = None
     busy: bool = False  # a stop/start is in progress
     missing_program: str | None = None  # e.g. "claude-code: not found on PATH"
+    # The environment its watcher starts it with (resolved, in memory only; never listed).
+    environment: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def target(self) -> str:
@@ -115,6 +118,8 @@ class ProcessTable:
         self.passthrough = passthrough
         self.processes: dict[str, ManagedProcess] = {}
         self.shutting_down = False
+        # called after every stop once the holder is gone (ends what its agent left running)
+        self.after_stop: Callable[[PaneSpec], Awaitable[None]] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- table ------------------------------------------------------------------------------
@@ -160,9 +165,18 @@ class ProcessTable:
             desired=desired,
             restarts=restarts,
             missing_program=pane_missing_program(spec, self.daemon_env),
+            environment=plan.options["env"],
         )
         self.processes[spec.target] = proc
         return proc
+
+    def differs(self, proc: ManagedProcess, spec: PaneSpec) -> bool:
+        """Whether ``spec`` would run differently from ``proc``: another spec, or another
+        environment (``passthrough`` names it gets from the daemon's environment)."""
+        if spec != proc.spec:
+            return True
+        env, _ = agent_environment(spec, self.daemon_env, self.passthrough)
+        return env != proc.environment
 
     async def unregister(self, proc: ManagedProcess) -> None:
         """Stop a process and forget it."""
@@ -246,13 +260,21 @@ class ProcessTable:
                 self.backend.reap()
         if self.backend.has(proc.name):
             await self.backend.mark_stopped(proc.name)
+        if self.after_stop is not None:
+            await self.after_stop(proc.spec)
         proc.set_state("stopped", "stopped by request" if pid else proc.reason)
         self.bus.publish("ProcessStopped", "process", target=proc.target)
         self.on_change()
 
-    async def restart(self, proc: ManagedProcess) -> None:
+    async def restart(self, proc: ManagedProcess, spec: PaneSpec | None = None) -> ManagedProcess:
+        """Stop and start ``proc``; with ``spec`` (the current config's) when it ``differs``,
+        the new process runs that spec and environment. Returns the process now in the table."""
+        if spec is not None and self.differs(proc, spec):
+            proc.desired = "running"
+            return await self.replace(proc, spec)
         await self.stop(proc)
         await self.start(proc)
+        return proc
 
     def signal(self, proc: ManagedProcess, signum: int) -> None:
         """Send a signal to the process group without changing the desired state."""

@@ -114,7 +114,7 @@ class ProcessInfo(TypedDict, total=False):
     restart_policy: str
     command: list[str]
     cwd: str
-    agent_state: str
+    agent_state: str | None  # None for panes that are not agents
     agent_since: float | None
     agent_reason: str | None
     agent_message: str | None

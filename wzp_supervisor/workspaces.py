@@ -6,20 +6,24 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from wzp_supervisor import fd_budget, protocol, templates
-from wzp_supervisor.config import Config, WorkspaceTemplate
+from wzp_supervisor import fd_budget, protocol, states, templates
+from wzp_supervisor.config import (
+    Config,
+    ConfigError,
+    WorkspaceTemplate,
+    template_from_dict,
+    template_to_dict,
+)
 from wzp_supervisor.events import EventBus
 from wzp_supervisor.process_table import ManagedProcess, ProcessTable
 from wzp_supervisor.protocol import ProtocolError
 
 log = logging.getLogger("wzp.workspaces")
-
-COUNTED_STATES = ("starting", "running", "stopping", "stopped", "backoff", "fatal", "exited")
 
 
 RESERVED_NAMES = frozenset({"all"})
@@ -28,15 +32,42 @@ RESERVED_NAMES = frozenset({"all"})
 
 @dataclass
 class WorkspaceRecord:
-    """A workspace as saved: the template it came from and its directory."""
+    """A workspace as saved: the template it came from, its directory, and that template's
+    last known definition (what it runs from if the template leaves the config)."""
 
     name: str
     template: str
     dir: str
     created: float
+    definition: WorkspaceTemplate | None = None
 
     def to_state(self) -> dict[str, Any]:
-        return {"template": self.template, "dir": self.dir, "created": self.created}
+        out: dict[str, Any] = {"template": self.template, "dir": self.dir, "created": self.created}
+        if self.definition is not None:
+            out["definition"] = template_to_dict(self.definition)
+        return out
+
+    @classmethod
+    def from_state(cls, name: str, data: Mapping[str, Any]) -> WorkspaceRecord:
+        record = cls(name, data["template"], data["dir"], float(data.get("created", time.time())))
+        saved = data.get("definition")
+        if saved is not None:
+            try:
+                record.definition = template_from_dict(
+                    record.template, saved, f"<saved definition of workspace {name}>"
+                )
+            except ConfigError as exc:
+                log.warning("workspace %s: its saved definition is unusable: %s", name, exc)
+        return record
+
+
+def orphan_message(workspaces: list[str], template: str) -> str:
+    """What to tell about workspaces whose template ``template`` left the config."""
+    names = ", ".join(workspaces)
+    return (
+        f"template {template!r} is no longer in the config; workspace(s) {names} keep running "
+        "from its last known definition (put the template back, or delete the workspace(s))"
+    )
 
 
 class WorkspaceHook(Protocol):
@@ -77,8 +108,11 @@ class WorkspaceManager:
         config: Callable[[], Config],
         schedule_save: Callable[[], None],
         persist: Callable[[], None],
+        snapshot: Callable[[], Sequence[Mapping[str, Any]]] | None = None,
     ) -> None:
         self.table = table
+        # the processes as listed (decorated with agent states), for totals in shown states
+        self.snapshot = snapshot or table.snapshot
         self.persist = persist
         self.bus = bus
         self._config = config
@@ -101,16 +135,46 @@ class WorkspaceManager:
         return [p for p in self.table.processes.values() if p.spec.workspace == name]
 
     def listing(self) -> list[dict[str, Any]]:
-        """Each workspace with its processes' targets and counts by state."""
-        return [self._describe(rec) for rec in self.records.values()]
+        """Each workspace with its processes' targets and counts by shown state."""
+        listed = self.snapshot()
+        return [self._describe(rec, listed) for rec in self.records.values()]
 
-    def expand(self, name: str, template_name: str, directory: Path) -> list[templates.PaneSpec]:
-        template = self.config.templates.get(template_name)
-        if template is None:
-            known = ", ".join(sorted(self.config.templates))
-            raise ProtocolError(
-                protocol.NOT_FOUND, f"unknown template {template_name!r} (known: {known})"
-            )
+    def template_of(self, record: WorkspaceRecord) -> WorkspaceTemplate | None:
+        """The workspace's template: the config's, else its last known definition."""
+        template = self.config.templates.get(record.template)
+        if template is not None:
+            record.definition = template
+            return template
+        return record.definition
+
+    def orphans(self) -> list[WorkspaceRecord]:
+        """Workspaces whose template is no longer in the config."""
+        return [r for r in self.records.values() if r.template not in self.config.templates]
+
+    def current_spec(self, target: str) -> templates.PaneSpec | None:
+        """The spec of supervised pane ``target`` under the running config (None if unknown)."""
+        record = self.records.get(target.split("/", 1)[0])
+        template = self.template_of(record) if record is not None else None
+        if record is None or template is None:
+            return None
+        try:
+            specs = self.expand(record.name, template, Path(record.dir))
+        except (ProtocolError, ValueError):
+            return None
+        return next((s for s in specs if s.target == target and s.supervised), None)
+
+    def expand(
+        self, name: str, template: str | WorkspaceTemplate, directory: Path
+    ) -> list[templates.PaneSpec]:
+        """The pane specs of workspace ``name`` from ``template`` (by name: the config's)."""
+        if isinstance(template, str):
+            found = self.config.templates.get(template)
+            if found is None:
+                known = ", ".join(sorted(self.config.templates))
+                raise ProtocolError(
+                    protocol.NOT_FOUND, f"unknown template {template!r} (known: {known})"
+                )
+            template = found
         specs = templates.expand_workspace(name, directory, template, self.config)
         for hook in self.hooks:
             specs = hook.adjust_specs(name, template, directory, specs)
@@ -154,8 +218,8 @@ class WorkspaceManager:
         self._check_instances(specs)
         for hook in self.hooks:
             await hook.before_create(name, self.config.templates[template_name], directory, specs)
-        record = WorkspaceRecord(name, template_name, os.fspath(directory), time.time())
         template = self.config.templates[template_name]
+        record = WorkspaceRecord(name, template_name, os.fspath(directory), time.time(), template)
         desired: Literal["running", "stopped"] = "running" if template.auto_start else "stopped"
         procs: list[ManagedProcess] = []
         try:
@@ -226,7 +290,7 @@ class WorkspaceManager:
         record = self.records.get(name)
         if record is None:
             raise ProtocolError(protocol.NOT_FOUND, f"no workspace named {name!r}")
-        template = self.config.templates.get(record.template)
+        template = self.template_of(record)
         if template is None:
             raise ProtocolError(protocol.NOT_FOUND, f"template {record.template!r} is gone")
         wzp = msg.get("wzp") or ["wzp"]
@@ -240,12 +304,13 @@ class WorkspaceManager:
             )
         }
 
-    def _describe(self, record: WorkspaceRecord) -> dict[str, Any]:
-        """One workspace with its processes' targets and counts by state."""
+    def _describe(
+        self, record: WorkspaceRecord, listed: Sequence[Mapping[str, Any]] | None = None
+    ) -> dict[str, Any]:
+        """One workspace with its processes' targets and counts by shown state."""
         procs = self.processes_of(record.name)
-        totals: dict[str, int] = {}
-        for proc in procs:
-            totals[proc.state] = totals.get(proc.state, 0) + 1
+        listed = self.snapshot() if listed is None else listed
+        totals = states.counts(p for p in listed if p.get("workspace") == record.name)
         return {
             "name": record.name,
             "template": record.template,
@@ -264,12 +329,15 @@ class WorkspaceManager:
         saved_procs: Mapping[str, Any] = state.get("processes", {})
         to_start: list[ManagedProcess] = []
         for name, data in state.get("workspaces", {}).items():
-            record = WorkspaceRecord(
-                name, data["template"], data["dir"], float(data.get("created", time.time()))
-            )
+            record = WorkspaceRecord.from_state(name, data)
             self.records[name] = record
+            template = self.template_of(record)
+            if template is not None and record.template not in self.config.templates:
+                reason = orphan_message([name], record.template)
+                log.warning("%s", reason)
+                self.bus.publish("Error", "error", workspace=name, reason=reason)
             try:
-                specs = self.expand(name, record.template, Path(record.dir))
+                specs = self.expand(name, template or record.template, Path(record.dir))
             except ProtocolError as exc:
                 log.error("workspace %s cannot be restored: %s", name, exc.message)
                 self.bus.publish("Error", "error", workspace=name, reason=exc.message)

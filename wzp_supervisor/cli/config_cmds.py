@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from wzp_supervisor.cli.common import config_option, echo, fail, plural
+from wzp_supervisor.cli.common import config_option, echo, fail, json_option, plural, print_json
 
 
 @click.group()
@@ -17,21 +17,43 @@ def config() -> None:
 
 @config.command(name="check")
 @click.argument("path", required=False, type=click.Path(path_type=Path, dir_okay=False))
-def config_check(path: Path | None) -> None:
-    """Validate PATH (default: the user's config file); errors name file, line and key."""
+@config_option
+@json_option
+def config_check(path: Path | None, config_path: Path | None, as_json: bool) -> None:
+    """Validate the config (--config FILE or PATH; default: the user's config file).
+
+    Errors name file, line and key; warnings (a program not on PATH, an unset ${VAR}) are
+    printed on stderr.
+
+    \b
+    Example:
+      wzp config check --config ~/.config/wezterm-parallel/config.yaml
+    """
     from wzp_supervisor.config import ConfigError, load_config
 
+    if path is not None and config_path is not None and path != config_path:
+        raise click.UsageError("give the file once: PATH or --config FILE")
     try:
-        cfg = load_config(path)
+        cfg = load_config(path or config_path)
     except ConfigError as exc:
         fail(str(exc))
     except FileNotFoundError as exc:
         fail(f"{exc.filename}: no such file")
     from wzp_supervisor.preflight import config_warnings
 
-    for warning in config_warnings(cfg, os.environ):
-        echo(str(warning), err=True)
+    warnings = config_warnings(cfg, os.environ)
     source = cfg.path or "built-in defaults"
+    if as_json:
+        print_json(
+            {
+                "path": os.fspath(cfg.path) if cfg.path else None,
+                "templates": sorted(cfg.templates),
+                "warnings": [str(w) for w in warnings],
+            }
+        )
+        return
+    for warning in warnings:
+        echo(str(warning), err=True)
     names = ", ".join(sorted(cfg.templates))
     echo(f"{source}: ok ({plural(len(cfg.templates), 'template')}: {names})")
 

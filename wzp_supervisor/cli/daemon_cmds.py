@@ -137,6 +137,25 @@ def up(config_path: Path | None, timeout: float) -> None:
             start_new_session=True,
             close_fds=True,
         )
+    try:
+        answer = _wait_started(proc, timeout)
+    except KeyboardInterrupt:
+        _stop_starting(proc)
+        fail("interrupted: stopped the daemon that was starting", 130)
+    if answer:
+        click.echo(f"wzp daemon started (pid {answer['pid']})")
+        _print_warnings(answer, config_path)
+        return
+    with open(out, "rb") as log_file:
+        log_file.seek(start)
+        tail = log_file.read().decode(errors="replace").strip()
+    if proc.poll() is None:
+        fail(f"the daemon did not answer within {timeout:g}s (log: {out})")
+    fail(f"the daemon exited with code {proc.returncode}:\n{tail}")
+
+
+def _wait_started(proc: subprocess.Popen[bytes], timeout: float) -> dict[str, Any] | None:
+    """The daemon's first ping reply; None when it exited or did not answer in time."""
     from rich.console import Console
 
     console = Console(stderr=True)
@@ -145,18 +164,23 @@ def up(config_path: Path | None, timeout: float) -> None:
         while time.monotonic() < deadline:
             answer = _ping(timeout=1.0)
             if answer:
-                click.echo(f"wzp daemon started (pid {answer['pid']})")
-                _print_warnings(answer, config_path)
-                return
+                return answer
             if proc.poll() is not None:
-                break
+                return None
             time.sleep(0.05)
-    with open(out, "rb") as log_file:
-        log_file.seek(start)
-        tail = log_file.read().decode(errors="replace").strip()
-    if proc.poll() is None:
-        fail(f"the daemon did not answer within {timeout:g}s (log: {out})")
-    fail(f"the daemon exited with code {proc.returncode}:\n{tail}")
+    return None
+
+
+def _stop_starting(proc: subprocess.Popen[bytes], grace: float = 15.0) -> None:
+    """Stop a daemon ``up`` started (ctrl+c while waiting): SIGTERM, then SIGKILL."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(grace)
 
 
 @click.command()

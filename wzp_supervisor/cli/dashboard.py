@@ -29,6 +29,7 @@ from rich.text import Text
 from wzp_supervisor import paths
 from wzp_supervisor.cli.hub_client import DaemonNotRunning, HubClient, RequestFailed, UnsafeHub
 from wzp_supervisor.cli.printable import printable
+from wzp_supervisor.cli.tables import plural
 from wzp_supervisor.states import human_bytes, one_line, shown_state
 
 STATE_STYLES = {
@@ -183,11 +184,18 @@ class Dashboard:
                 _task(proc),
             )
         daemon = self.status.get("daemon") or {}
+        agents = [proc for proc in rows if proc.get("kind", "claude") != "none"]
+        others = len(rows) - len(agents)
+        counts = [
+            plural(len(self.status.get("workspaces", [])), "workspace"),
+            plural(len(agents), "agent"),
+        ]
+        if others:
+            counts.append(plural(others, "other pane"))
         title = printable(
-            f"wezterm-parallel · {len(self.status.get('workspaces', []))} workspaces · "
-            f"{len(rows)} agents · daemon pid {daemon.get('pid', '-')}"
+            f"wezterm-parallel · {' · '.join(counts)} · daemon pid {daemon.get('pid', '-')}"
         )
-        header = Text(one_line(rows), style="bold")
+        header = Text(one_line(agents), style="bold")
         parts: list[RenderableType] = [header]
         if hidden_above:
             parts.append(Text(f"  ↑ {hidden_above} more lines", style="dim"))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-from wzp_supervisor.cli.common import echo, hub_request, print_json
+from wzp_supervisor.cli.common import echo, fail, hub_request, print_json
+from wzp_supervisor.cli.hub_client import HubError, command_request
 
 
 @click.command(name="diff")
@@ -16,8 +19,12 @@ def diff_cmd(target: str, stat: bool, as_json: bool) -> None:
 
     Covers commits on the agent's branch, uncommitted edits and new files. Only panes of
     templates with `isolation: worktree` have a worktree.
+
+    \b
+    Example:
+      wzp diff demo/agent-1 --stat
     """
-    answer = hub_request("diff", target=target, stat=stat)
+    answer = _diff(target, stat)
     if as_json:
         print_json(answer)
         return
@@ -30,3 +37,15 @@ def diff_cmd(target: str, stat: bool, as_json: bool) -> None:
             f"{answer['base']}",
             err=True,
         )
+
+
+def _diff(target: str, stat: bool) -> dict[str, Any]:
+    """The daemon's diff of ``target``; a pane that does not exist is named as such."""
+    try:
+        reply = command_request("diff", target=target, stat=stat)
+    except HubError as exc:
+        known = {p["target"] for p in hub_request("status")["processes"]}
+        if exc.exit_code != 3 and target not in known:
+            fail(f"no pane {target} (see `wzp list`)")
+        fail(exc.message, exc.exit_code)
+    return {k: v for k, v in reply.items() if k not in ("v", "id", "ok")}

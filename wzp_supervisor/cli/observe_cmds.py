@@ -90,8 +90,8 @@ def stats(as_json: bool, sort: str) -> None:
 
 
 @click.command()
-@click.option("--interval", "-n", default=1.0, show_default=True, help="Seconds between updates.")
-@click.option("--count", type=click.IntRange(min=1), help="Stop after COUNT updates.")
+@click.option("--count", "-n", type=click.IntRange(min=1), help="Stop after N updates (as top -n).")
+@click.option("--interval", default=1.0, show_default=True, help="Seconds between updates.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document a line per update.")
 def top(interval: float, count: int | None, as_json: bool) -> None:
     """A live view of the processes using the most cpu (Ctrl-C to quit)."""

@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "up": "daemon_cmds.up",
     "down": "daemon_cmds.down",
     "ping": "daemon_cmds.ping",
+    "doctor": "doctor.doctor",
     # processes
     "status": "process_cmds.status",
     "list": "process_cmds.list_processes",
@@ -61,6 +62,73 @@ COMMANDS: dict[str, str] = {
 }
 
 
+# `wzp --help` lists the commands in these groups, in this order (as the README's table)
+SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Daemon", ("up", "down", "daemon", "ping", "doctor", "reload", "service")),
+    ("Workspaces", ("workspace", "layout")),
+    ("Processes", ("status", "list", "start", "stop", "restart", "kill", "signal")),
+    ("Sessions", ("attach", "send", "peek", "logs", "diff")),
+    ("Tasks and events", ("task", "broadcast", "events")),
+    ("Observing", ("stats", "top", "dashboard", "metrics")),
+    ("Configuration", ("config",)),
+)
+
+# one example per command (shown at the end of its --help unless its help has its own)
+EXAMPLES: dict[str, str] = {
+    "up": "wzp up --config ~/.config/wezterm-parallel/config.yaml",
+    "down": "wzp down --timeout 30",
+    "daemon": "wzp daemon restart",
+    "ping": "wzp ping || wzp up",
+    "doctor": "wzp doctor --json",
+    "reload": "wzp reload --wait",
+    "service install": "wzp service install --now --dry-run",
+    "service uninstall": "wzp service uninstall --dry-run",
+    "service status": "wzp service status",
+    "service logs": "wzp service logs -f -n 50",
+    "workspace create": "wzp workspace create app --template web_dev --dir ~/code/app",
+    "workspace list": "wzp workspace list --json",
+    "workspace delete": "wzp workspace delete app",
+    "workspace switch": "wzp workspace switch app",
+    "layout": "wzp layout app --json",
+    "status": "wzp status demo --json",
+    "list": "wzp list --json",
+    "start": "wzp start demo/agent-1      # or a workspace: wzp start demo; every one: all",
+    "stop": "wzp stop demo               # a workspace; or demo/agent-1, or all",
+    "restart": "wzp restart demo/agent-1    # or a workspace (demo), or all",
+    "kill": "wzp kill demo/agent-2       # or a workspace (demo), or all",
+    "signal": "wzp signal demo/devserver HUP",
+    "attach": "wzp attach demo/agent-1     # detach: ctrl+]",
+    "send": "wzp send demo/agent-1 'run the tests' --enter",
+    "peek": "wzp peek demo/agent-1 -n 20",
+    "logs": "wzp logs demo/agent-1 --plain -n 50",
+    "diff": "wzp diff demo/agent-1 --stat",
+    "task send": "wzp task send demo/agent-1 'explain this repo' --wait",
+    "task submit": "wzp task submit --workspace demo 'add a test for the parser'",
+    "task list": "wzp task list --json",
+    "task show": "wzp task show 3f2a",
+    "task cancel": "wzp task cancel 3f2a",
+    "broadcast": "wzp broadcast --workspace demo 'commit your work now'",
+    "events": "wzp events -f --topic AgentStateChanged",
+    "stats": "wzp stats --sort cpu",
+    "top": "wzp top --interval 2",
+    "dashboard": "wzp dashboard",
+    "metrics": "wzp metrics | grep wzp_",
+    "config check": "wzp config check --config ./config.yaml",
+    "config show": "wzp config show --format toml",
+}
+
+
+def add_examples(command: click.Command, path: str = "") -> None:
+    """Give ``command`` (and its subcommands) its example from :data:`EXAMPLES`."""
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            add_examples(sub, f"{path} {name}".strip())
+        return
+    example = EXAMPLES.get(path)
+    if example and "Example" not in (command.help or "") and not command.epilog:
+        command.epilog = f"\b\nExample:\n  {example}"
+
+
 class LazyCommands(MutableMapping[str, click.Command]):
     """Command name → click command, importing the command's module on first read."""
 
@@ -75,6 +143,7 @@ class LazyCommands(MutableMapping[str, click.Command]):
             command = getattr(importlib.import_module(_AREA + module_name), attribute)
             if not isinstance(command, click.Command):
                 raise TypeError(f"{module_name}.{attribute} is not a click command")
+            add_examples(command, name)
             self._loaded[name] = command
         return command
 
@@ -109,6 +178,22 @@ class LazyGroup(click.Group):
     ) -> None:
         kwargs["commands"] = LazyCommands(lazy_subcommands or {})
         super().__init__(*args, **kwargs)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The commands in the sections of :data:`SECTIONS`, then any others."""
+        listed: set[str] = set()
+        width = formatter.width - 6 - max(len(name) for name in self.list_commands(ctx))
+        for title, names in (*SECTIONS, ("Other", tuple(self.list_commands(ctx)))):
+            rows = []
+            for name in names:
+                command = self.get_command(ctx, name) if name not in listed else None
+                if command is None or command.hidden:
+                    continue
+                listed.add(name)
+                rows.append((name, command.get_short_help_str(limit=width)))
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
 
 
 @click.group(

@@ -218,7 +218,10 @@ def reload_cmd(wait: bool) -> None:
         click.echo("wzp: the daemon is not running (run `wzp up`)", err=True)
         sys.exit(EXIT_NOT_RUNNING)
     except RequestFailed as exc:
-        echo(f"wzp: reload failed ({exc.code}): {exc.message}", multiline=True, err=True)
+        if exc.code == "conflict":  # applied, but something keeps running from before
+            echo(f"wzp: reload: warning: {exc.message}", multiline=True, err=True)
+        else:
+            echo(f"wzp: reload failed ({exc.code}): {exc.message}", multiline=True, err=True)
         sys.exit(EXIT_FAILED)
     except UnsafeHub as exc:
         echo(f"wzp: {exc}", err=True)

@@ -10,6 +10,7 @@ import json
 import re
 import sys
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -177,9 +178,18 @@ def peek(target: str, lines: int | None, as_json: bool) -> None:
 @click.argument("target")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new output.")
 @click.option("--lines", "-n", "count", type=click.IntRange(min=0), help="Only the last N lines.")
-@click.option("--plain", is_flag=True, help="Strip escape sequences and control characters.")
+@click.option(
+    "--plain",
+    is_flag=True,
+    help="Text as the terminal showed it (replayed through a screen), no escape sequences.",
+)
 def logs(target: str, follow: bool, count: int | None, plain: bool) -> None:
-    """Print the output log of session TARGET (ws/pane), rotated files included."""
+    """Print the output log of session TARGET (ws/pane), rotated files included.
+
+    \b
+    Example:
+      wzp logs demo/agent-1 --plain -n 50
+    """
     from wzp_supervisor import paths
     from wzp_supervisor.session import logfile
 
@@ -187,25 +197,90 @@ def logs(target: str, follow: bool, count: int | None, plain: bool) -> None:
     if not logfile.log_files(path) and not follow:
         fail(f"no log for {target} (looked for {path})")
     out = sys.stdout.buffer
-    text = logfile.PlainFilter() if plain else None
-
-    def emit(data: bytes) -> None:
-        out.write(text.feed(data).encode() if text is not None else data)
-        out.flush()
-
     try:
+        if plain:
+            _plain_logs(path, follow, count)
+            return
         if count is not None:
-            emit(logfile.last_lines(path, count))
+            out.write(logfile.last_lines(path, count))
         else:
             for chunk in logfile.read_all(path):
-                emit(chunk)
+                out.write(chunk)
+                out.flush()
+        out.flush()
         if follow:
             for chunk in logfile.follow(path):
-                emit(chunk)
-        if text is not None:
-            out.write(text.finish().encode())
-        out.flush()
+                out.write(chunk)
+                out.flush()
     except KeyboardInterrupt:
         pass
     except BrokenPipeError:
         sys.stderr.close()
+
+
+# output that moves the cursor (or switches screens) needs the screen model to be read
+_MOVES = re.compile(rb"\x1b\[[0-9;?]*[ABCDEFGHJKSTdfr]|\x1b\[\?(?:1049|1047|47)[hl]|\x1b[78M]|\x08")
+
+
+def _bulk_plain(chunks: Iterable[bytes]) -> Iterator[list[str]]:
+    """Plain lines of a log read in large chunks: a chunk without cursor movement is
+    stripped of escapes line by line (fast), one with it is replayed through a screen."""
+    from wzp_supervisor.session.logfile import strip_escapes
+    from wzp_supervisor.session.screen import TextReplay
+
+    replay: TextReplay | None = None
+    carry = b""
+    for chunk in chunks:
+        data, carry = carry + chunk, b""
+        if _MOVES.search(data):
+            replay = replay or TextReplay()
+            yield replay.feed(data)
+            continue
+        if replay is not None:
+            yield replay.finish()
+            replay = None
+        cut = data.rfind(b"\n") + 1
+        data, carry = data[:cut], data[cut:]
+        if data:
+            yield strip_escapes(data.decode("utf-8", "replace")).split("\n")[:-1]
+    if carry:
+        yield strip_escapes(carry.decode("utf-8", "replace")).split("\n")
+    if replay is not None:
+        yield replay.finish()
+
+
+def _plain_logs(path: Path, follow: bool, count: int | None) -> None:
+    """``logs --plain``: the log as the terminal showed it (cursor movement replayed through
+    a screen model), printed as safe text."""
+    from wzp_supervisor.cli.printable import printable
+    from wzp_supervisor.session import logfile
+    from wzp_supervisor.session.screen import TextReplay
+
+    out = sys.stdout.buffer
+
+    def emit(lines: list[str]) -> None:
+        if lines:
+            out.write("".join(printable(line, True) + "\n" for line in lines).encode())
+            out.flush()
+
+    if not follow:
+        if count is not None:
+            lines = [ln for part in _bulk_plain([logfile.last_lines(path, count)]) for ln in part]
+            emit(lines[-count:] if count else [])
+            return
+        for lines in _bulk_plain(logfile.read_all(path)):
+            emit(lines)
+        return
+    replay = TextReplay()
+    if count is not None:
+        text = replay.feed(logfile.last_lines(path, count)) + replay.settled()
+        emit(text[-count:] if count else [])
+    else:
+        for chunk in logfile.read_all(path):
+            emit(replay.feed(chunk))
+        emit(replay.settled())
+    try:
+        for chunk in logfile.follow(path):
+            emit(replay.feed(chunk) + replay.settled())
+    finally:
+        emit(replay.finish())

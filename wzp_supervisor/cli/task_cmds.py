@@ -23,6 +23,7 @@ from wzp_supervisor.cli.common import (
     human_duration,
     json_option,
     print_json,
+    printable,
     table,
 )
 
@@ -217,20 +218,41 @@ def broadcast(text: str, workspace: str | None, as_json: bool) -> None:
         echo(f"queued for {', '.join(answer['queued'])} (busy)")
 
 
+def _event_value(key: str, value: Any) -> str:
+    """One field of an event as shown: durations as ``0.46s``, text on one line."""
+    if isinstance(value, float) and (
+        key in ("duration", "uptime", "elapsed") or key.endswith(("_duration", "_s", "_seconds"))
+    ):
+        return f"{value:.2f}s"
+    if isinstance(value, float) and (key in ("since", "next_try") or key.endswith("_at")):
+        return time.strftime("%H:%M:%S", time.localtime(value))
+    if isinstance(value, float):
+        return f"{value:.3f}".rstrip("0").rstrip(".")
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
 def _render_event(event: dict[str, Any]) -> str:
+    """One line per event (newlines and control characters escaped when printed)."""
     stamp = time.strftime("%H:%M:%S", time.localtime(float(event.get("ts", 0))))
     skip = {"seq", "ts", "event", "topic"}
     rest = " ".join(
-        f"{k}={v if isinstance(v, str) else json.dumps(v)}"
-        for k, v in event.items()
-        if k not in skip and v is not None
+        f"{k}={_event_value(k, v)}" for k, v in event.items() if k not in skip and v is not None
     )
-    return f"{stamp} {event.get('event')} {rest}".rstrip()
+    return printable(f"{stamp} {event.get('event')} {rest}".rstrip())
 
 
 @click.command()
 @click.option("--follow", "-f", is_flag=True, help="Keep streaming new events.")
-@click.option("--limit", type=int, default=100, show_default=True, help="Recent events shown.")
+@click.option(
+    "--limit",
+    "-n",
+    type=click.IntRange(min=0),
+    default=100,
+    show_default=True,
+    help="How many recent events to show.",
+)
 @click.option("--topic", "topics", multiple=True, help="Only these topics or event names.")
 @json_option
 def events(follow: bool, limit: int, topics: tuple[str, ...], as_json: bool) -> None:

@@ -19,7 +19,13 @@ from wzp_supervisor.cli.common import (
     print_json,
     table,
 )
-from wzp_supervisor.cli.hub_client import DaemonNotRunning, HubClient, UnsafeHub
+from wzp_supervisor.cli.hub_client import (
+    DaemonNotRunning,
+    HubClient,
+    HubError,
+    UnsafeHub,
+    command_request,
+)
 
 no_layout_option = click.option(
     "--no-layout",
@@ -50,12 +56,20 @@ def workspace_create(
     """Create workspace NAME from a template and start its agents.
 
     When WezTerm is running, its panes are opened there through `wezterm cli`.
+
+    \b
+    Example:
+      wzp workspace create app --template web_dev --dir ~/code/app
     """
     target_dir = (directory or Path.cwd()).expanduser().resolve()
     fields: dict[str, Any] = {"name": name, "dir": os.fspath(target_dir)}
     if template:
         fields["template"] = template
-    answer = hub_request("workspace.create", socket_timeout=None, **fields)
+    try:
+        reply = command_request("workspace.create", socket_timeout=None, **fields)
+    except HubError as exc:
+        fail(exc.message + _did_you_mean(template, exc.message), exc.exit_code)
+    answer = {k: v for k, v in reply.items() if k not in ("v", "id", "ok")}
     if as_json:
         print_json(answer)
         return
@@ -68,6 +82,27 @@ def workspace_create(
     from wzp_supervisor.cli.wezterm_spawn import maybe_lay_out
 
     maybe_lay_out(ws["name"])
+
+
+def _did_you_mean(template: str | None, message: str) -> str:
+    """`` (did you mean 'web_dev'?)`` for an unknown template close to a known one."""
+    import re
+
+    known = re.search(r"\(known: ([^)]*)\)", message)
+    if template is None or not message.startswith("unknown template") or known is None:
+        return ""
+    return _suggest(template, [n.strip() for n in known.group(1).split(",")])
+
+
+def _suggest(name: str, names: list[str]) -> str:
+    """``; did you mean 'web_dev'?`` when one of ``names`` is close to ``name``, else ""."""
+    import difflib
+
+    names = [n for n in names if n]
+    wanted = name.lower().replace("-", "_").replace(" ", "_")
+    exact = [n for n in names if n.replace("-", "_") == wanted]
+    close = exact or difflib.get_close_matches(wanted, names, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 @workspace.command(name="list")
@@ -149,7 +184,7 @@ def layout(name: str, as_json: bool, directory: Path | None, config_path: Path |
             fail(str(exc))
         template = cfg.templates.get(name)
         if template is None:
-            fail(f"no workspace or template named {name!r}")
+            fail(f"no workspace or template named {name!r}{_suggest(name, list(cfg.templates))}")
         plan = templates.layout_plan(
             name,
             template,

@@ -11,7 +11,7 @@ Modules: ``schema`` (the objects), ``source`` (located YAML/TOML parsing and mer
 level), ``load`` (finding and loading files), ``dump`` (back to YAML/TOML/JSON).
 """
 
-from wzp_supervisor.config.dump import config_to_dict, dump_config
+from wzp_supervisor.config.dump import config_to_dict, dump_config, template_to_dict
 from wzp_supervisor.config.errors import ConfigError
 from wzp_supervisor.config.load import (
     builtin_config,
@@ -19,6 +19,7 @@ from wzp_supervisor.config.load import (
     format_for,
     load_config,
     parse_config_text,
+    template_from_dict,
 )
 from wzp_supervisor.config.schema import (
     AgentKind,
@@ -48,4 +49,6 @@ __all__ = [
     "format_for",
     "load_config",
     "parse_config_text",
+    "template_from_dict",
+    "template_to_dict",
 ]

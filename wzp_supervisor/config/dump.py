@@ -20,13 +20,13 @@ SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "A
 _REFERENCE_RE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}$")
 
 
+def _is_secret(key: str, value: str) -> bool:
+    """A literal value under a secret-looking name (not a pure ``${VAR}`` reference)."""
+    return any(word in key.upper() for word in SECRET_WORDS) and not _REFERENCE_RE.match(value)
+
+
 def _mask(env: Mapping[str, str]) -> dict[str, str]:
-    return {
-        key: "***"
-        if any(word in key.upper() for word in SECRET_WORDS) and not _REFERENCE_RE.match(value)
-        else value
-        for key, value in env.items()
-    }
+    return {key: "***" if _is_secret(key, value) else value for key, value in env.items()}
 
 
 def _plain(value: object) -> Any:
@@ -58,6 +58,19 @@ def _pane_dict(pane: PaneTemplate, mask: bool) -> dict[str, Any]:
 def _template_dict(template: WorkspaceTemplate, mask: bool) -> dict[str, Any]:
     out: dict[str, Any] = _plain(template)
     out["panes"] = [_pane_dict(pane, mask) for pane in template.panes]
+    return out
+
+
+def template_to_dict(template: WorkspaceTemplate) -> dict[str, Any]:
+    """One template in its file format, for saving (``template_from_dict`` reads it).
+
+    Literal secrets (see ``config_to_dict``) are left out, so they stay in the config file
+    alone; ``${VAR}`` references are kept.
+    """
+    out = _template_dict(template, mask=False)
+    for pane in out["panes"]:
+        env = pane["environment"]
+        pane["environment"] = {k: val for k, val in env.items() if not _is_secret(k, val)}
     return out
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import functools
+import json
 from importlib import resources
 from pathlib import Path
 
 from wzp_supervisor import paths
 from wzp_supervisor.config.build import build
 from wzp_supervisor.config.errors import ConfigError
-from wzp_supervisor.config.schema import Config
+from wzp_supervisor.config.schema import Config, WorkspaceTemplate
 from wzp_supervisor.config.source import ConfigFormat, Document, merge, parse, parse_yaml
 
 BUILTIN_SOURCE = "<built-in config.yaml>"
@@ -36,6 +37,13 @@ def parse_config_text(
     ``source`` names the text in errors; ``path`` is recorded as ``Config.path``.
     """
     return build(merge(_builtin_doc(), parse(text, source, fmt)), path)
+
+
+def template_from_dict(name: str, data: object, source: str) -> WorkspaceTemplate:
+    """The template ``name`` from its file form (``template_to_dict``), validated as if it
+    were in a config file named ``source``. Raises ConfigError."""
+    text = json.dumps({"workspaces": {"templates": {name: data}}})
+    return parse_config_text(text, source, "json").templates[name]
 
 
 def format_for(path: Path) -> ConfigFormat:

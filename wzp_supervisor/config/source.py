@@ -124,8 +124,9 @@ def _toml_lines(text: str, source: str) -> Lines:
 
 
 def _top_mapping(data: object, source: str) -> dict[str, Any]:
-    if data is None or data == {}:
-        raise ConfigError(source, 1, "", "the file is empty (no settings)")
+    """The document's top-level mapping; an empty or comments-only file is an empty mapping."""
+    if data is None:
+        return {}
     if not isinstance(data, dict):
         raise ConfigError(source, 1, "", f"the top level must be a mapping, not {kind_of(data)}")
     return data

@@ -43,13 +43,17 @@ class RotatingLog:
         return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
 
     def write(self, data: bytes) -> None:
-        """Append ``data``, rotating first when the current file is full."""
-        if self._size >= self.max_bytes:
-            self._rotate()
+        """Append ``data``, rotating whenever the current file is full: no file holds more
+        than ``max_bytes``, however large the writes."""
         view = memoryview(data)
         while view:
-            view = view[os.write(self._fd, view) :]
-        self._size += len(data)
+            if self._size >= self.max_bytes:
+                self._rotate()
+            part = view[: self.max_bytes - self._size]
+            view = view[len(part) :]
+            self._size += len(part)
+            while part:
+                part = part[os.write(self._fd, part) :]
 
     def _rotate(self) -> None:
         os.close(self._fd)

@@ -70,7 +70,8 @@ def spawn(
                 resource.setrlimit(RLIMITS[name], (limit, limit))
             os.execvpe(argv[0], list(argv), env)
         except BaseException as exc:
-            os.write(err_w, f"cannot start {argv[0]!r}: {exc}".encode())
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            os.write(err_w, f"cannot start {argv[0]}: {why}".encode())
         finally:
             os._exit(127)
     os.close(slave)

@@ -164,3 +164,58 @@ class ScreenModel:
             params += ";9"
         params += _color(ch.fg, fg_table, 38) + _color(ch.bg, bg_table, 48)
         return f"\x1b[{params}m"
+
+
+class TextReplay:
+    """Output bytes replayed through a terminal screen, read back as plain text lines.
+
+    What a TUI places with cursor movement (the spaces between words, a line redrawn in
+    place) comes out as it was seen, not as the bytes were written. Lines leave in order:
+    :meth:`feed` returns those that scrolled off the top, :meth:`settled` those above the
+    cursor not given out yet (for following a live log), :meth:`finish` the rest. Lines
+    are right-stripped and hold no control characters (pyte consumes them).
+    """
+
+    def __init__(self, cols: int = 200, rows: int = 50) -> None:
+        import pyte
+
+        replay = self
+
+        class _Screen(pyte.Screen):  # type: ignore[misc,unused-ignore]
+            def index(self) -> None:
+                top, bottom = self.margins or (0, self.lines - 1)
+                if self.cursor.y == bottom and top == 0:
+                    replay._scrolled(self.buffer[0])
+                super().index()
+
+        self._screen = _Screen(cols, rows)
+        self._stream = pyte.ByteStream(self._screen)
+        self._out: list[str] = []
+        self._given = 0  # rows at the top of the screen already given out
+
+    def _scrolled(self, line: Any) -> None:
+        if self._given:
+            self._given -= 1
+            return
+        cols = self._screen.columns
+        self._out.append("".join(line[x].data for x in range(cols)).rstrip())
+
+    def feed(self, data: bytes) -> list[str]:
+        """Interpret ``data``; the lines that scrolled off the top meanwhile."""
+        self._stream.feed(data)
+        out, self._out = self._out, []
+        return out
+
+    def settled(self) -> list[str]:
+        """Rows above the cursor's not given out yet (a redraw of them later is not seen)."""
+        rows = self._screen.display[self._given : self._screen.cursor.y]
+        self._given = max(self._given, self._screen.cursor.y)
+        return [row.rstrip() for row in rows]
+
+    def finish(self) -> list[str]:
+        """The rows not given out yet, trailing blank rows dropped."""
+        rows = [row.rstrip() for row in self._screen.display[self._given :]]
+        while rows and not rows[-1]:
+            rows.pop()
+        self._given = self._screen.lines
+        return rows
