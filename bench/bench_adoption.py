@@ -38,7 +38,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import contextlib
 
-from wzp_harness import BIN, PY, SLEEP_CODE, Sandbox, grid_template, raise_nofile
+from wzp_harness import (
+    BIN,
+    PY,
+    SLEEP_CODE,
+    Sandbox,
+    grid_template,
+    install_exit_handlers,
+    progress,
+    raise_nofile,
+)
 
 from wzp_supervisor.session import wire
 
@@ -130,6 +139,7 @@ def attach_all(sb: Sandbox, limit: int = 16) -> list[socket.socket]:
                 wire.encode_json(wire.Frame.HELLO, {"mode": "attach", "cols": 80, "rows": 24})
             )
             sock.recv(65536)
+            sock.setblocking(False)  # still_attached polls without waiting
             conns.append(sock)
         except OSError:
             sock.close()
@@ -142,10 +152,10 @@ def still_attached(conns: list[socket.socket]) -> int:
     for sock in conns:
         try:
             while True:  # drain output; EOF means the holder dropped us
-                data = sock.recv(65536, socket.MSG_DONTWAIT)
+                data = sock.recv(65536)
                 if not data:
                     break
-        except (BlockingIOError, TimeoutError):  # nothing to read: still connected
+        except BlockingIOError:  # nothing to read: still connected
             alive += 1
         except OSError:
             pass
@@ -172,6 +182,7 @@ def bench_wzp(n: int, runs: int, out: Run) -> None:
         if up.returncode != 0:
             out.problems.append(f"wzp up failed: {up.stderr.strip()}")
             return
+        progress(f"{n}: cold up done, creating")
         sb.create_workspaces(n // 4)
         if sb.wait_running(n, TIMEOUT, poll=0.01) is None:
             out.problems.append(f"cold: not all {n} running after {TIMEOUT:g}s")
@@ -186,7 +197,8 @@ def bench_wzp(n: int, runs: int, out: Run) -> None:
         before = snapshot(sb)
         counts = record(sb)
         attached = attach_all(sb)
-        for _ in range(runs):
+        for i in range(runs):
+            progress(f"{n}: crash {i}")
             sb.kill_daemon()
             alive = sum(1 for p in before[0].values() if psutil.pid_exists(p))
             if alive != n:
@@ -208,7 +220,8 @@ def bench_wzp(n: int, runs: int, out: Run) -> None:
             kept = still_attached(attached)
             if kept != len(attached):
                 out.problems.append(f"crash: {len(attached) - kept} attach clients dropped")
-        for _ in range(runs):
+        for i in range(runs):
+            progress(f"{n}: restart {i}")
             first = sb.ping()
             if first is None:
                 out.problems.append("restart: daemon not answering")
@@ -227,6 +240,7 @@ def bench_wzp(n: int, runs: int, out: Run) -> None:
                 return
             if fresh["pid"] != first["pid"]:
                 out.problems.append(f"restart: daemon pid {first['pid']} -> {fresh['pid']}")
+            progress(f"{n}: restart {i}: fresh daemon answers")
             took = wait_adopted(sb, before[0], start)
             if took is None:
                 out.problems.append("restart: the same pids not running")
@@ -242,7 +256,9 @@ def bench_wzp(n: int, runs: int, out: Run) -> None:
         for sock in attached:
             sock.close()
     finally:
+        progress(f"{n}: closing")
         left = sb.close()
+        progress(f"{n}: closed")
         if left:
             out.problems.append(f"{len(left)} processes outlived wzp down: {left[:3]}")
 
@@ -345,7 +361,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="16,100", help="agent counts, comma-separated")
     parser.add_argument("--runs", type=int, default=3, help="crash and restart cycles per size")
+    parser.add_argument(
+        "--deadline", type=int, default=600, help="seconds before it stops (and cleans up)"
+    )
     args = parser.parse_args()
+    install_exit_handlers(args.deadline)
     limit = raise_nofile()
     print(
         f"# bench_adoption  python {sys.version.split()[0]}  cpus {os.cpu_count()}  "

@@ -45,6 +45,8 @@ from wzp_harness import (
     RequestFailed,
     Sandbox,
     grid_template,
+    install_exit_handlers,
+    progress,
     raise_nofile,
 )
 
@@ -1664,7 +1666,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--full", action="store_true", help="the original run's sizes")
     parser.add_argument("--only", default="", help=f"comma-separated rows of: {', '.join(ROWS)}")
+    parser.add_argument(
+        "--deadline", type=int, default=900, help="seconds before it stops (and cleans up)"
+    )
     args = parser.parse_args()
+    install_exit_handlers(args.deadline)
     sizes = Sizes(load_seconds=60.0) if args.full else Sizes()
     limit = raise_nofile(max(8192, sizes.slowloris * 2))
     chosen = [r for r in args.only.split(",") if r] or list(ROWS)
@@ -1680,6 +1686,7 @@ def main() -> None:
     defects = []
     for name in chosen:
         start = time.perf_counter()
+        progress(f"row {name}")
         try:
             rows = ROWS[name](sizes)
         except Exception as exc:  # one broken scenario must not hide the others

@@ -39,6 +39,8 @@ __all__ = [
     "RequestFailed",
     "Sandbox",
     "grid_template",
+    "install_exit_handlers",
+    "progress",
     "raise_nofile",
     "sleeper",
 ]
@@ -52,6 +54,32 @@ def raise_nofile(wanted: int = 8192) -> int:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def install_exit_handlers(deadline: int) -> None:
+    """SIGTERM/SIGHUP, and ``deadline`` seconds passing (SIGALRM), end the benchmark through
+    its ``finally`` blocks (every sandbox is cleaned up); SIGUSR1 prints where it is."""
+    import faulthandler
+
+    def leave(signum: int, _frame: object) -> None:
+        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGALRM):
+            signal.signal(sig, signal.SIG_IGN)  # let the clean-up finish
+        if signum == signal.SIGALRM:
+            print(f"deadline of {deadline} s reached: stopping", file=sys.stderr, flush=True)
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
+        signal.signal(sig, leave)
+    signal.alarm(deadline)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+
+
+_T0 = time.monotonic()
+
+
+def progress(message: str) -> None:
+    """A timestamped progress line on stderr (the figures go to stdout)."""
+    print(f"[{time.monotonic() - _T0:7.1f}s] {message}", file=sys.stderr, flush=True)
 
 
 def sleeper() -> list[str]:
