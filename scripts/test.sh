@@ -48,11 +48,13 @@ say "installing wezterm-parallel and its dev tools into .venv"
 quiet .venv/bin/python -m pip install -q -e '.[dev]'
 
 # --- Claude Code CLI (the real one, driven against a loopback model stub) ----------------
+CLAUDE_VERSION=2.1.332  # the version the tests drive (scripts/compat.sh tries others)
 CLAUDE="$ROOT/.tools/claude/node_modules/.bin/claude"
-if [ ! -x "$CLAUDE" ]; then
-  say "installing @anthropic-ai/claude-code into .tools/claude"
+installed=$(node -p "require('$ROOT/.tools/claude/node_modules/@anthropic-ai/claude-code/package.json').version" 2>/dev/null || true)
+if [ ! -x "$CLAUDE" ] || [ "$installed" != "$CLAUDE_VERSION" ]; then
+  say "installing @anthropic-ai/claude-code@$CLAUDE_VERSION into .tools/claude"
   mkdir -p .tools/claude
-  quiet npm install --no-fund --no-audit --prefix .tools/claude '@anthropic-ai/claude-code@2.1.197'
+  quiet npm install --no-fund --no-audit --prefix .tools/claude "@anthropic-ai/claude-code@$CLAUDE_VERSION"
 fi
 export WZP_CLAUDE_BIN="$CLAUDE"
 export WZP_BIN="$ROOT/.venv/bin/wzp"

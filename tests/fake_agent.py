@@ -9,7 +9,10 @@ hook EVENT`` with the JSON payload on stdin, exactly as Claude Code runs them.
 
 Prompts may carry instructions: ``sleep=S`` sleeps S seconds before answering; ``hang-once``
 hangs the first time it is seen (for the test to kill the agent mid-task; a marker file next
-to the log records it); ``crash`` kills the agent with SIGKILL every time.
+to the log records it); ``crash`` kills the agent with SIGKILL every time. Lost submissions:
+``lose-enter-once`` keeps the first such prompt unsent (as if its Enter was lost) until an empty
+line (Enter again) submits it; ``lose-twice`` ignores the prompt and the Enter after it, once;
+``never-submit`` is never submitted.
 """
 
 from __future__ import annotations
@@ -49,9 +52,25 @@ def main() -> None:
     sys.stdout.write("\x1b[?2004h")  # bracketed paste on, as the real TUI does
     sys.stdout.flush()
     hook("SessionStart", session_id=sid, source="resume" if "--resume" in sys.argv else "startup")
+    unsent: str | None = None
+    lost: set[str] = set()
+    dropping = 0
     for raw in sys.stdin:
         prompt = PASTE.sub("", raw).strip()
-        if not prompt:
+        if dropping:
+            dropping -= 1
+            continue
+        if not prompt and unsent is not None:
+            prompt, unsent = unsent, None
+        if not prompt or "never-submit" in prompt:
+            continue
+        if "lose-enter-once" in prompt and "enter" not in lost:
+            lost.add("enter")
+            unsent = prompt
+            continue
+        if "lose-twice" in prompt and "twice" not in lost:
+            lost.add("twice")
+            dropping = 1
             continue
         hook("UserPromptSubmit", session_id=sid, prompt=prompt)
         with open(log_path, "a", encoding="utf-8") as log:

@@ -51,7 +51,39 @@ class ToolUseReply:
     tool_id: str = field(default_factory=lambda: f"toolu_stub{next(_ids):08d}")
 
 
+@dataclass(frozen=True)
+class ErrorReply:
+    """An HTTP error answer (400, 429, 500, …) with an API error body, for one turn."""
+
+    status: int
+    message: str
+    error_type: str = ""
+
+    @property
+    def body(self) -> dict[str, Any]:
+        kind = self.error_type or _ERROR_TYPES.get(self.status, "api_error")
+        return {"type": "error", "error": {"type": kind, "message": self.message}}
+
+
+@dataclass(frozen=True)
+class StallReply:
+    """A streaming answer that starts (message_start, some text) and then sends nothing more
+    until ``seconds`` pass or the stub stops; then the connection is closed unfinished."""
+
+    seconds: float = 3600.0
+    text: str = "thinking"
+
+
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    429: "rate_limit_error",
+    500: "api_error",
+    529: "overloaded_error",
+}
+
 Reply = TextReply | ToolUseReply
+QueuedReply = Reply | ErrorReply | StallReply
 
 
 @dataclass
@@ -221,7 +253,9 @@ class ModelStub:
         self.requests: list[RecordedRequest] = []
         self.unknown: list[str] = []
         """``METHOD path`` of every request the stub has no answer for."""
-        self._queue: deque[Reply] = deque()
+        self._queue: deque[QueuedReply] = deque()
+        self._released = threading.Event()
+        self._errors_for: dict[str, ErrorReply] = {}
         self._lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -246,6 +280,24 @@ class ModelStub:
             self._queue.append(reply)
         return reply.tool_id
 
+    def reply_error(
+        self, status: int, message: str, error_type: str = "", prompt: str | None = None
+    ) -> None:
+        """Queue an HTTP error answer (e.g. 400, 429, 500) for the next main-conversation
+        request; with ``prompt``, answer it instead to every main request whose last user
+        text is ``prompt`` (however often the CLI retries)."""
+        reply = ErrorReply(status, message, error_type)
+        with self._lock:
+            if prompt is None:
+                self._queue.append(reply)
+            else:
+                self._errors_for[prompt] = reply
+
+    def reply_stall(self, seconds: float = 3600.0, text: str = "thinking") -> None:
+        """Queue a stream that stops mid-way for ``seconds`` (or until :meth:`stop`)."""
+        with self._lock:
+            self._queue.append(StallReply(seconds, text))
+
     def pending(self) -> int:
         """How many queued replies are not yet used."""
         with self._lock:
@@ -256,11 +308,14 @@ class ModelStub:
         with self._lock:
             return [r for r in self.requests if r.main]
 
-    def next_reply(self, body: Any) -> tuple[Reply, bool]:
+    def next_reply(self, body: Any) -> tuple[QueuedReply, bool]:
         """Choose the reply for a Messages request body: (reply, is_main)."""
         if not is_main_request(body):
             return TextReply(self.side_text), False
         with self._lock:
+            error = self._errors_for.get(_last_user_text(body))
+            if error is not None:
+                return error, True
             if self._queue:
                 return self._queue.popleft(), True
         return TextReply(f"stub reply: {_last_user_text(body)}"), True
@@ -285,7 +340,8 @@ class ModelStub:
         return self
 
     def stop(self) -> None:
-        """Stop serving and close the socket."""
+        """Stop serving and close the socket (stalled streams are released first)."""
+        self._released.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -349,7 +405,11 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command == "POST" and path == "/v1/messages":
             reply, recorded.main = self.owner.next_reply(body)
             model = str(body.get("model", "claude-stub")) if isinstance(body, dict) else "stub"
-            if isinstance(body, dict) and body.get("stream"):
+            if isinstance(reply, ErrorReply):
+                self._send_json(reply.status, reply.body)
+            elif isinstance(reply, StallReply):
+                self._stall(reply, model)
+            elif isinstance(body, dict) and body.get("stream"):
                 self._send(200, sse_body(reply, model), "text/event-stream")
             else:
                 self._send_json(200, message_json(reply, model))
@@ -369,6 +429,19 @@ class _Handler(BaseHTTPRequestHandler):
                     "error": {"type": "not_found_error", "message": "stub: no such path"},
                 },
             )
+
+    def _stall(self, reply: StallReply, model: str) -> None:
+        """Start a stream, send part of it, then hold the connection silent."""
+        events = list(sse_events(TextReply(reply.text), model))[:3]
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        for name, data in events:
+            self.wfile.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
+        self.wfile.flush()
+        self.owner._released.wait(reply.seconds)
+        self.close_connection = True
 
     do_GET = _handle
     do_POST = _handle

@@ -33,7 +33,7 @@ def claude_config(env: WzpEnv) -> str:
     return f"""
 processes:
   claude_code:
-    command: [{json.dumps(str(claude_binary()))}]
+    command: [{json.dumps(str(claude_binary()))}, "--permission-mode", "default"]
     env_passthrough: {json.dumps(passthrough)}
 workspaces:
   default_template: solo
@@ -91,8 +91,8 @@ def test_real_claude_states_task_and_permission(wzp_env: WzpEnv, stub: ModelStub
     assert "touch made-by-claude" in waiting["agent_message"]
     assert waiting["task"] == task_id
 
-    # answering in the PTY (Enter on the preselected "1. Yes") → busy, then idle
-    wzp_env.wzp("send", AGENT, "", "--enter", check=True)
+    # answering the dialog by its label ("1. Yes") → busy, then idle
+    assert hub("agent.answer", target=AGENT, answer="yes")["label"] == "Yes"
     answer = hub("task.wait", task=task_id, timeout=25)
     assert answer["done"] and answer["response"] == "made the file"
     wait_agent(wzp_env, AGENT, "idle")

@@ -178,15 +178,26 @@ def test_hooks_settings_cover_every_event_with_a_quoted_command() -> None:
         "UserPromptSubmit",
         "PreToolUse",
         "PostToolUse",
+        "PostToolUseFailure",
         "PermissionRequest",
+        "PermissionDenied",
         "Notification",
+        "Elicitation",
+        "ElicitationResult",
         "Stop",
+        "StopFailure",
         "SessionEnd",
     }
     for event, entries in hooks.items():
         assert len(entries) == 1
         entry = entries[0]
-        if event in ("PreToolUse", "PostToolUse", "PermissionRequest"):
+        if event in (
+            "PreToolUse",
+            "PostToolUse",
+            "PostToolUseFailure",
+            "PermissionRequest",
+            "PermissionDenied",
+        ):
             assert entry["matcher"] == "*"
         else:
             assert "matcher" not in entry
@@ -305,6 +316,8 @@ class Agent:
             hook_argv_prefix=HOOK_PREFIX,
             env=self.env,
         )
+        # the permission dialog is part of the test; newer CLIs (2.1.332) start in "auto" mode
+        argv += ["--permission-mode", "default"]
         return PtyProgram(argv, self.env, self.cwd)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from tests.claude_env import TEST_API_KEY, claude_binary
 from tests.conftest import WzpEnv
+from wzp_supervisor.cli.doctor import TESTED_CLAUDE
 
 
 def fake_claude(directory: Path, version: str) -> Path:
@@ -32,12 +33,12 @@ def test_doctor_finds_no_key_and_says_how_to_give_one(wzp_env: WzpEnv) -> None:
     home = wzp_env.root / "home"
     home.mkdir()
     bin_dir = wzp_env.root / "bin"
-    fake_claude(bin_dir, "2.1.197")
+    fake_claude(bin_dir, TESTED_CLAUDE)
     path = f"{bin_dir}:{Path(sys.executable).parent}:/usr/bin:/bin"
     code, checks = doctor(wzp_env, HOME=str(home), PATH=path)
     assert code == 1
     assert checks["agent CLI"]["status"] == "ok"
-    assert "2.1.197 (tested: 2.1.197)" in checks["agent CLI"]["detail"]
+    assert f"{TESTED_CLAUDE} (tested: {TESTED_CLAUDE})" in checks["agent CLI"]["detail"]
     assert checks["credentials"]["status"] == "fail"
     assert "export ANTHROPIC_API_KEY" in checks["credentials"]["fix"]
     assert checks["daemon"]["status"] == "warn" and checks["daemon"]["fix"] == "wzp up"
@@ -58,7 +59,7 @@ def test_doctor_with_a_key_and_an_untested_cli(wzp_env: WzpEnv) -> None:
     assert "ANTHROPIC_API_KEY" in checks["credentials"]["detail"]
     assert TEST_API_KEY not in json.dumps(checks)
     assert checks["agent CLI"]["status"] == "warn"
-    assert "3.0.1 (tested: 2.1.197)" in checks["agent CLI"]["detail"]
+    assert f"3.0.1 (tested: {TESTED_CLAUDE})" in checks["agent CLI"]["detail"]
 
 
 def test_doctor_reads_the_running_daemons_environment(wzp_env: WzpEnv) -> None:
@@ -76,7 +77,7 @@ def test_doctor_reads_the_running_daemons_environment(wzp_env: WzpEnv) -> None:
     assert checks["daemon"]["status"] == "ok"
     assert checks["credentials"]["status"] == "fail"
     assert "the daemon's environment" in checks["credentials"]["detail"]
-    assert "2.1.197" in checks["agent CLI"]["detail"]
+    assert TESTED_CLAUDE in checks["agent CLI"]["detail"]
     assert checks["status file"]["status"] == "ok"
 
 

@@ -439,7 +439,7 @@ framework:
   log_level: debug
 processes:
   claude_code:
-    command: [{json.dumps(str(claude_binary()))}]
+    command: [{json.dumps(str(claude_binary()))}, "--permission-mode", "default"]
     env_passthrough: {json.dumps(names)}
 workspaces:
   default_template: t

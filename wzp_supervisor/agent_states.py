@@ -32,6 +32,7 @@ from wzp_supervisor.protocol import ProtocolError
 from wzp_supervisor.states import (
     AGENT_STATES,
     LIVE_PROCESS_STATES,
+    STATE_SOURCES,
     SUPERVISION_EVENT_STATES,
     ProcessInfo,
 )
@@ -54,6 +55,8 @@ class AgentRecord:
     session_id: str | None = None
     last_event: str | None = None
     last_event_at: float | None = None
+    source: str | None = None
+    permission_mode: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready form (for state.json and listings)."""
@@ -62,9 +65,11 @@ class AgentRecord:
             "since": self.since,
             "reason": self.reason,
             "message": self.message,
+            "source": self.source,
             "session_id": self.session_id,
             "last_event": self.last_event,
             "last_event_at": self.last_event_at,
+            "permission_mode": self.permission_mode,
         }
 
     @classmethod
@@ -88,6 +93,8 @@ class AgentRecord:
             since=number("since") or 0.0,
             reason=text("reason"),
             message=text("message"),
+            source=text("source") if text("source") in STATE_SOURCES else None,
+            permission_mode=text("permission_mode"),
             session_id=text("session_id"),
             last_event=text("last_event"),
             last_event_at=number("last_event_at"),
@@ -102,6 +109,7 @@ class AgentStates(FeatureBase):
         self.ctx = ctx
         self.records: dict[str, AgentRecord] = {}
         self._observers: list[HookObserver] = []
+        self._unknown_events: set[str] = set()
         ctx.hub.register("status.update", self.handle_update)
         ctx.hub.register("agent.states", self.handle_states)
         ctx.bus.add_listener(self._on_event)
@@ -138,9 +146,10 @@ class AgentStates(FeatureBase):
             since: Any
             reason: str | None
             message: str | None
+            source: str | None = "supervision"
             if record is not None and (proc_state == "running" or record.state == proc_state):
                 state, since = record.state, record.since
-                reason, message = record.reason, record.message
+                reason, message, source = record.reason, record.message, record.source
             elif proc_state == "running":
                 state, since, reason, message = "starting", info.get("since"), None, None
             else:
@@ -149,6 +158,8 @@ class AgentStates(FeatureBase):
             info["agent_since"] = since
             info["agent_reason"] = reason
             info["agent_message"] = message
+            info["agent_source"] = source
+            info["permission_mode"] = record.permission_mode if record is not None else None
             info["session_id"] = record.session_id if record is not None else None
 
     def state_contribution(self) -> dict[str, Any]:
@@ -176,14 +187,22 @@ class AgentStates(FeatureBase):
             return {"ignored": "not a Claude agent"}
         if proc.state not in LIVE_PROCESS_STATES:
             return {"ignored": f"process is {proc.state}"}
+        if event not in claude.HOOK_EVENTS:
+            if event not in self._unknown_events and len(self._unknown_events) < 100:
+                self._unknown_events.add(event)
+                log.warning("%s: ignoring unknown hook event %.60r", target, event)
+            return {"ignored": "unknown hook event"}
         record = self._record(target)
         record.last_event = event
         record.last_event_at = time.time()
+        mode = claude.permission_mode(payload)
+        if mode is not None:
+            record.permission_mode = mode
         if event == "SessionStart":
             self._set_session_id(record, payload.get("session_id"))
         state, reason, message = claude.state_for_event(event, payload)
         if state is not None:
-            self.set_state(target, state, reason, message)
+            self.set_state(target, state, reason, message, source="hook")
         for observer in list(self._observers):
             try:
                 observer(target, event, payload)
@@ -199,16 +218,24 @@ class AgentStates(FeatureBase):
     # -- state changes ----------------------------------------------------------------------
 
     def set_state(
-        self, target: str, state: str, reason: str | None = None, message: str | None = None
+        self,
+        target: str,
+        state: str,
+        reason: str | None = None,
+        message: str | None = None,
+        source: str = "supervision",
     ) -> None:
-        """Move ``target`` to ``state``; publishes AgentStateChanged when anything changed."""
+        """Move ``target`` to ``state`` (set by ``source``, one of STATE_SOURCES); publishes
+        AgentStateChanged when anything changed."""
         record = self._record(target)
         previous = record.state
         if previous == state and record.reason == reason and record.message == message:
+            record.source = source
             return
         if previous != state:
             record.since = time.time()
         record.state, record.reason, record.message = state, reason, message
+        record.source = source
         self.ctx.bus.publish(
             "AgentStateChanged",
             "state",
@@ -217,6 +244,7 @@ class AgentStates(FeatureBase):
             previous=previous,
             reason=reason,
             message=message,
+            source=source,
         )
 
     def _record(self, target: str) -> AgentRecord:

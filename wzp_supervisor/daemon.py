@@ -24,6 +24,8 @@ from typing import Any, NoReturn
 from wzp_supervisor import agent_leftovers, fd_budget, paths, protocol
 from wzp_supervisor.acknowledging_hub import AcknowledgingHub
 from wzp_supervisor.adoption import verify_survivors
+from wzp_supervisor.agent_answer import AgentAnswers
+from wzp_supervisor.agent_health import AgentHealth
 from wzp_supervisor.agent_states import AgentStates
 from wzp_supervisor.circus_backend import CircusBackend, ProcessExit
 from wzp_supervisor.config import Config, load_config
@@ -112,6 +114,8 @@ class Daemon:
         )
         control = ProcessControl(ctx, config_path, self.request_stop, self.store.warnings)
         states = AgentStates(ctx)
+        answers = AgentAnswers(ctx, states)
+        health = AgentHealth(ctx, states)
         tasks = TaskQueue(ctx, states)
         task_requests = TaskRequests(tasks)
         observer = Observer(ctx, tasks)
@@ -123,6 +127,8 @@ class Daemon:
         self.features: list[Feature] = [
             control,
             states,
+            answers,
+            health,
             tasks,
             task_requests,
             observer,

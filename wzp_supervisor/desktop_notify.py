@@ -35,7 +35,7 @@ class Alert:
     """What a notification is about."""
 
     target: str
-    state: str  # waiting_input | fatal
+    state: str  # waiting_input | stalled | error | fatal
     reason: str | None = None
     message: str | None = None
 
@@ -43,6 +43,10 @@ class Alert:
     def body(self) -> str:
         if self.state == "fatal":
             return f"{self.target} failed: {self.reason or 'gave up restarting'}"
+        if self.state == "stalled":
+            return f"{self.target} is stalled: {self.reason or 'no sign of life'}"
+        if self.state == "error":
+            return f"{self.target} hit an API error: {self.message or self.reason or 'unknown'}"
         text = f"{self.target} is waiting"
         if self.reason:
             text += f" ({self.reason})"

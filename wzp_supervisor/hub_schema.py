@@ -45,6 +45,8 @@ SCHEMAS: dict[str, dict[str, FieldSpec]] = {
         "ts": ("number", False),
     },
     "agent.states": {},
+    "agent.answer": {"target": ("str", True), "answer": ("str", True)},
+    "agent.health": {},
     "task.request": {
         "target": ("str", True),
         "prompt": ("str", True),

@@ -97,7 +97,14 @@ class Metrics:
             buckets=TASK_BUCKETS,
             registry=None,
         )
+        self.health_failures = Counter(
+            "health_check_failures",
+            "Failed health checks of agents, by check (ping, stall).",
+            ["check"],
+            registry=None,
+        )
         self.registry.register(self.errors)
+        self.registry.register(self.health_failures)
         self.registry.register(self.task_duration)
         self.registry.register(PoolCollector(source))
         ProcessCollector(namespace="wzp_daemon", registry=self.registry)
@@ -113,6 +120,8 @@ class Metrics:
         task = event.get("task")
         if name == "Error":
             self.errors.inc()
+        elif name == "HealthCheckFailed":
+            self.health_failures.labels(str(event.get("check") or "unknown")[:20]).inc()
         elif name == "TaskStarted" and isinstance(task, str):
             if len(self._task_started) >= 10_000:  # tasks that never finish: forget the oldest
                 self._task_started.pop(next(iter(self._task_started)))

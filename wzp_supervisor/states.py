@@ -30,13 +30,26 @@ AGENT_STATES = (
     "starting",
     "busy",
     "waiting_input",
+    "stalled",
+    "error",
     "idle",
     "exited",
     "backoff",
     "fatal",
     "stopped",
 )
-"""Every state an agent can be in (hook-driven ones, then those supervision gives it)."""
+"""Every state an agent can be in (hook-driven ones, then those supervision gives it).
+
+``stalled``: busy with no output, hook or progress for ``stall_after`` seconds (health
+checks). ``error``: the last turn ended in an API error (Claude Code's StopFailure); the agent
+is back at its prompt."""
+
+STATE_SOURCES = ("hook", "progress", "screen", "health", "supervision")
+"""What set an agent state: a Claude Code hook, the terminal progress (OSC 9;4) the holder
+saw, the holder's screen model, a health check, or supervision (start, exit, backoff)."""
+
+READY_STATES = frozenset({"idle", "error"})
+"""Agent states in which the agent's prompt is ready for the next task."""
 
 LIVE_PROCESS_STATES = frozenset({"running", "starting"})
 """Process states in which an agent's hook events are believed."""
@@ -54,18 +67,19 @@ SHOWN_STATES = (
 )
 """Every shown state, in display order (the keys of status.json ``totals``)."""
 
-FOLDED = {"stopping": "stopped"}
-"""Shown states counted under another key."""
+FOLDED = {"stopping": "stopped", "stalled": "waiting_input", "error": "waiting_input"}
+"""Shown states counted under another key (status.json ``totals``, metrics): ``stalled`` and
+``error`` need the user like ``waiting_input`` does; each agent's own entry keeps its state."""
 
 GROUPS: dict[str, tuple[str, ...]] = {
-    "attention": ("waiting_input",),
+    "attention": ("waiting_input", "stalled", "error"),
     "working": ("busy", "starting", "running"),
     "idle": ("idle",),
     "down": ("fatal", "backoff", "exited", "stopped", "stopping"),
 }
 """Which shown states answer "needs me now", "working", "idle" and "down"."""
 
-ALERT_STATES = ("waiting_input", "fatal")
+ALERT_STATES = ("waiting_input", "stalled", "error", "fatal")
 """States whose arrival is recorded as a transition (toasts, desktop notifications)."""
 
 SUPERVISION_EVENT_STATES = {
@@ -76,9 +90,21 @@ SUPERVISION_EVENT_STATES = {
 }
 """Supervision event → the state it puts a process (and its agent) in."""
 
-SUMMARY_ORDER = ("waiting_input", "busy", "idle", "running", "starting", "backoff", "fatal")
+SUMMARY_ORDER = (
+    "waiting_input",
+    "stalled",
+    "error",
+    "busy",
+    "idle",
+    "running",
+    "starting",
+    "backoff",
+    "fatal",
+)
 SYMBOLS = {
     "waiting_input": "⚡",
+    "stalled": "⧗",
+    "error": "⚠",
     "busy": "●",
     "idle": "○",
     "running": "▶",
@@ -118,6 +144,8 @@ class ProcessInfo(TypedDict, total=False):
     agent_since: float | None
     agent_reason: str | None
     agent_message: str | None
+    agent_source: str | None
+    permission_mode: str | None
     session_id: str | None
     task: str | None
     task_prompt: str | None
@@ -133,6 +161,13 @@ def shown_state(proc: Mapping[str, Any]) -> str:
     if proc.get("state") == "running" and proc.get("agent_state"):
         return str(proc["agent_state"])
     return str(proc.get("state", "stopped"))
+
+
+def shown_since(proc: Mapping[str, Any]) -> float:
+    """When the shown state began (the agent state's start while the process runs)."""
+    agent_shown = proc.get("state") == "running" and bool(proc.get("agent_state"))
+    since = proc.get("agent_since") if agent_shown else proc.get("since")
+    return float(since or proc.get("since") or 0.0)
 
 
 def group_of(state: str) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from wzp_supervisor.atomic_file import atomic_write
-from wzp_supervisor.states import ALERT_STATES, FOLDED, SHOWN_STATES, shown_state
+from wzp_supervisor.states import ALERT_STATES, FOLDED, SHOWN_STATES, shown_since, shown_state
 
 SCHEMA = 1
 
@@ -57,13 +57,6 @@ def _task_summary(task: Any, prompt: Any = None) -> Any:
     return {"id": str(task), "prompt": _clip(prompt, TASK_CHARS)}
 
 
-def _since(proc: Mapping[str, Any]) -> float:
-    """When the shown state began, unrounded (ordering needs every digit)."""
-    agent_shown = proc.get("state") == "running" and bool(proc.get("agent_state"))
-    since = proc.get("agent_since") if agent_shown else proc.get("since")
-    return float(since or proc.get("since") or 0.0)
-
-
 def agent_entry(proc: Mapping[str, Any]) -> dict[str, Any]:
     """One agent's record from a decorated process dict (see ``Daemon.process_snapshot``)."""
     state = shown_state(proc)
@@ -76,7 +69,7 @@ def agent_entry(proc: Mapping[str, Any]) -> dict[str, Any]:
         "pane": proc.get("pane"),
         "kind": proc.get("kind"),
         "state": state,
-        "since": round(_since(proc), 2),
+        "since": round(shown_since(proc), 2),
         "reason": _clip(reason, REASON_CHARS),
         "message": _clip(message, MESSAGE_CHARS),
         "cpu": round(float(proc.get("cpu") or 0.0), 1),
@@ -100,7 +93,7 @@ def build_status(
     per_ws: dict[str, dict[str, Any]] = {}
     for ws in workspaces:
         per_ws[str(ws["name"])] = {"totals": empty_totals(), "dir": ws.get("dir")}
-    entries = [(_since(p), agent_entry(p)) for p in processes]
+    entries = [(shown_since(p), agent_entry(p)) for p in processes]
     entries.sort(key=lambda e: str(e[1]["target"]))
     agents = [agent for _, agent in entries]
     cpu = 0.0

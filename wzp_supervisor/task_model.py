@@ -22,6 +22,10 @@ MAX_REQUEUES = 1
 PASTE_READY_WAIT_S = 5.0
 """How long to wait for an agent to enable bracketed paste (its prompt is ready) first."""
 
+CONFIRM_S = 4.0
+"""How long a typed prompt may wait for its UserPromptSubmit hook before Enter is pressed
+again (then the input is cleared and the prompt typed again; then the task fails)."""
+
 RESULT_EXCERPT_CHARS = 500
 """Length of the result excerpt carried by TaskCompleted events."""
 

@@ -36,10 +36,19 @@ from collections.abc import Mapping
 from typing import Any
 
 from wzp_supervisor.agent_states import AgentStates
+from wzp_supervisor.agents.claude import stop_failure_text
 from wzp_supervisor.features import DaemonContext, FeatureBase, SavedState
-from wzp_supervisor.states import ProcessInfo
-from wzp_supervisor.task_delivery import Deliver, DeliveryError, type_into_holder
+from wzp_supervisor.states import READY_STATES, ProcessInfo
+from wzp_supervisor.task_delivery import (
+    Deliver,
+    DeliveryError,
+    Press,
+    press_in_holder,
+    press_nothing,
+    type_into_holder,
+)
 from wzp_supervisor.task_model import (
+    CONFIRM_S,
     KEEP_FINISHED,
     MAX_REQUEUES,
     RESULT_EXCERPT_CHARS,
@@ -50,16 +59,32 @@ from wzp_supervisor.task_model import (
 
 log = logging.getLogger("wzp_supervisor.tasks")
 
+CONFIRMING_EVENTS = frozenset(
+    {"UserPromptSubmit", "PreToolUse", "PermissionRequest", "Stop", "StopFailure"}
+)
+"""Hooks that show a typed prompt was submitted."""
+
+HOOKLESS_SOURCES = frozenset({"screen", "progress", "health"})
+"""State sources that can end a turn without a Stop hook (the task then has no answer)."""
+
 
 class TaskQueue(FeatureBase):
     """The task table, the queue, dispatch to idle agents, broadcast."""
 
     def __init__(
-        self, ctx: DaemonContext, states: AgentStates, deliver: Deliver = type_into_holder
+        self,
+        ctx: DaemonContext,
+        states: AgentStates,
+        deliver: Deliver = type_into_holder,
+        press: Press | None = None,
     ) -> None:
         self.ctx = ctx
         self._states = states
         self._type = deliver
+        if press is None:
+            press = press_in_holder if deliver is type_into_holder else press_nothing
+        self._press = press
+        self._confirmations: dict[str, asyncio.Event] = {}  # task id → set when submitted
         self.tasks: dict[str, Task] = {}
         self.queued: dict[str, Task] = {}
         self.running: dict[str, Task] = {}  # agent target → its running task
@@ -85,6 +110,11 @@ class TaskQueue(FeatureBase):
             if info.get("kind") == "claude":
                 task = self.running.get(str(info.get("target")))
                 info["task"] = task.id if task is not None else None
+
+    @property
+    def agent_states(self) -> AgentStates:
+        """The agent states this queue dispatches by."""
+        return self._states
 
     def prompt_of(self, task_id: str) -> str | None:
         """The prompt of task ``task_id`` (None when unknown)."""
@@ -235,7 +265,7 @@ class TaskQueue(FeatureBase):
                 proc.spec.agent != "claude"
                 or proc.state != "running"
                 or target in self.running
-                or self._states.state_of(target) != "idle"
+                or self._states.state_of(target) not in READY_STATES
             ):
                 continue
             best = next_task(self.queued.values(), target, proc.spec.workspace)
@@ -256,24 +286,66 @@ class TaskQueue(FeatureBase):
         job.add_done_callback(self._jobs.discard)
 
     async def _deliver(self, task: Task, target: str) -> None:
-        """Type the prompt into ``target``; an unreachable agent loses the task (requeue)."""
+        """Type the prompt into ``target`` and see it submitted (a UserPromptSubmit hook):
+        else press Enter again, then clear the input and type it again, then fail the task.
+        An unreachable agent loses the task (requeue)."""
+
+        def still_wanted() -> bool:
+            return self.running.get(target) is task
+
+        confirmed = self._confirmations[task.id] = asyncio.Event()
         try:
-            await self._type(target, task.prompt, lambda: self.running.get(target) is task)
+            await self._type(target, task.prompt, still_wanted)
+            for step in ("enter", "retype", None):
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(confirmed.wait(), CONFIRM_S)
+                if confirmed.is_set() or not still_wanted():
+                    return
+                if step == "enter":
+                    log.info("%s: task %s typed but not submitted; Enter again", target, task.id)
+                    await self._press(target, "enter")
+                elif step == "retype":
+                    log.info(
+                        "%s: task %s still not submitted; clearing, typing again", target, task.id
+                    )
+                    await self._press(target, "clear")
+                    await self._type(target, task.prompt, still_wanted)
+            self.finish(
+                task,
+                "failed",
+                error=f"the prompt was typed into {target} but never submitted "
+                "(no UserPromptSubmit after Enter, Enter again, and typing it again)",
+            )
         except DeliveryError as exc:
-            if self.running.get(target) is task:
+            if still_wanted():
                 self._interrupted(task, f"could not be reached: {exc}")
+        finally:
+            if self._confirmations.get(task.id) is confirmed:
+                del self._confirmations[task.id]
 
     # -- events -----------------------------------------------------------------------------
 
     def _on_hook(self, target: str, event: str, payload: Mapping[str, Any]) -> None:
-        """AgentStates observer: a Stop completes the agent's running task."""
+        """AgentStates observer: a Stop completes the agent's running task, a StopFailure
+        fails it with the API error; UserPromptSubmit (and what follows it) confirms that
+        the typed prompt was submitted."""
+        if event in CONFIRMING_EVENTS:
+            running = self.running.get(target)
+            confirmation = self._confirmations.get(running.id) if running is not None else None
+            if confirmation is not None:
+                confirmation.set()
         if event == "Stop":
             task = self.running.get(target)
             if task is not None:
                 result = payload.get("last_assistant_message")
                 self.finish(task, "done", result=result if isinstance(result, str) else "")
                 return
-        if event in ("Stop", "SessionStart"):
+        if event == "StopFailure":
+            task = self.running.get(target)
+            if task is not None:
+                self.finish(task, "failed", error=f"API error: {stop_failure_text(payload)}")
+                return
+        if event in ("Stop", "StopFailure", "SessionStart"):
             self._pump()
 
     def _on_event(self, event: dict[str, Any]) -> None:
@@ -294,7 +366,18 @@ class TaskQueue(FeatureBase):
                 return
             if not isinstance(target, str):
                 return
-            if name == "AgentStateChanged" and event.get("state") == "idle":
+            if name == "AgentRestartedForHealth":
+                task = self.running.get(target)
+                if task is not None:  # before its process stops: not queued again
+                    self.finish(task, "failed", error=f"agent {target} {event.get('reason')}")
+                return
+            if name == "AgentStateChanged" and event.get("state") in READY_STATES:
+                task = self.running.get(target)
+                if task is not None and event.get("source") in HOOKLESS_SOURCES:
+                    # the turn ended without a Stop hook (a refused tool, an interrupt)
+                    why = str(event.get("reason") or "the turn ended without an answer")
+                    self.finish(task, "failed", error=f"no answer: {why}")
+                    return
                 self._pump()
             elif name in ("ProcessExited", "ProcessStopped", "ProcessFatal"):
                 task = self.running.get(target)

@@ -89,7 +89,8 @@ class TaskRequests(FeatureBase):
         return {"task": task.to_json(), "was": was}
 
     async def handle_broadcast(self, msg: dict[str, Any]) -> dict[str, Any]:
-        """``broadcast {text, workspace?}``: to every Claude agent, at once when idle."""
+        """``broadcast {text, workspace?}``: to every Claude agent, at once when idle; the reply's
+        ``states`` says what each agent it was queued for is doing (busy, waiting_input, …)."""
         text = _prompt(msg, "text")
         workspace = protocol.field(msg, "workspace", str, required=False)
         if workspace is not None and workspace not in self.queue.ctx.workspaces.records:
@@ -108,6 +109,8 @@ class TaskRequests(FeatureBase):
         self.queue.dispatch()  # now, so the reply can say who got it at once
         delivered = [t.target for t in created if t.state == "running"]
         queued = [t.target for t in created if t.state == "queued"]
+        states = self.queue.agent_states
+        shown = {t: states.state_of(t) or "starting" for t in queued if t is not None}
         self.queue.ctx.bus.publish(
             "BroadcastSent",
             "task",
@@ -116,7 +119,12 @@ class TaskRequests(FeatureBase):
             queued=queued,
             tasks=[t.id for t in created],
         )
-        return {"delivered": delivered, "queued": queued, "tasks": [t.id for t in created]}
+        return {
+            "delivered": delivered,
+            "queued": queued,
+            "states": shown,
+            "tasks": [t.id for t in created],
+        }
 
     def _get(self, msg: dict[str, Any]) -> Task:
         task_id = protocol.field(msg, "task", str)

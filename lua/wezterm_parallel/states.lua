@@ -19,11 +19,11 @@ M.SHOWN_STATES = {
 }
 
 --- Shown states counted under another key.
-M.FOLDED = { stopping = 'stopped' }
+M.FOLDED = { stopping = 'stopped', stalled = 'waiting_input', error = 'waiting_input' }
 
 --- Which shown states answer "needs me now", "working", "idle" and "down".
 M.GROUPS = {
-  attention = { 'waiting_input' },
+  attention = { 'waiting_input', 'stalled', 'error' },
   working = { 'busy', 'starting', 'running' },
   idle = { 'idle' },
   down = { 'fatal', 'backoff', 'exited', 'stopped', 'stopping' },
@@ -33,7 +33,7 @@ M.GROUPS = {
 M.GROUP_ORDER = { 'attention', 'working', 'idle', 'down' }
 
 --- States whose arrival is recorded as a transition (toasts).
-M.ALERT_STATES = { 'waiting_input', 'fatal' }
+M.ALERT_STATES = { 'waiting_input', 'stalled', 'error', 'fatal' }
 
 local group_of = {}
 for group, members in pairs(M.GROUPS) do

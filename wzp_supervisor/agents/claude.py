@@ -36,14 +36,21 @@ HOOK_EVENTS: tuple[str, ...] = (
     "UserPromptSubmit",
     "PreToolUse",
     "PostToolUse",
+    "PostToolUseFailure",
     "PermissionRequest",
+    "PermissionDenied",
     "Notification",
+    "Elicitation",
+    "ElicitationResult",
     "Stop",
+    "StopFailure",
     "SessionEnd",
 )
 """The Claude Code hook events wzp listens to."""
 
-TOOL_EVENTS = frozenset({"PreToolUse", "PostToolUse", "PermissionRequest"})
+TOOL_EVENTS = frozenset(
+    {"PreToolUse", "PostToolUse", "PostToolUseFailure", "PermissionRequest", "PermissionDenied"}
+)
 """Events whose hook entries take a tool-name ``matcher``."""
 
 HOOK_TIMEOUT_S = 5
@@ -245,44 +252,123 @@ StateChange = tuple[str | None, str | None, str | None]
 _SESSION_END_KEEPS_RUNNING = frozenset({"clear", "resume"})
 
 
+_NOTIFICATION_REASONS = {
+    "permission_prompt": "permission",
+    "elicitation_dialog": "elicitation",
+    "agent_needs_input": "input",
+}
+
+_BUSY_EVENTS = frozenset(
+    {
+        "UserPromptSubmit",
+        "PreToolUse",
+        "PostToolUse",
+        "PostToolUseFailure",
+        "PermissionDenied",
+        "ElicitationResult",
+    }
+)
+
+PERMISSION_MODES = ("default", "acceptEdits", "auto", "plan", "bypassPermissions", "dontAsk")
+"""Permission modes the CLI reports in hook payloads (``permission_mode``)."""
+
+
+def permission_mode(payload: Mapping[str, Any]) -> str | None:
+    """The permission mode a hook payload reports (None when absent or not a short word)."""
+    mode = payload.get("permission_mode")
+    if isinstance(mode, str) and 0 < len(mode) <= 40 and mode.isidentifier():
+        return mode
+    return None
+
+
+def stop_failure_text(payload: Mapping[str, Any]) -> str:
+    """What went wrong in a StopFailure: the error details, else the last message, else the
+    error kind."""
+    for key in ("error_details", "last_assistant_message", "error"):
+        text = _excerpt(payload.get(key), 500)
+        if text:
+            return text
+    return "the turn ended in an API error"
+
+
 def state_for_event(event: str, payload: Mapping[str, Any]) -> StateChange:
     """Map one Claude Code hook event to an agent state change.
 
-    Returns ``(state, reason, message)``; ``state`` None means "no change". Only
-    ``waiting_input`` carries a reason (``permission`` or ``elicitation``) and a message
-    excerpt; ``exited`` carries the SessionEnd reason.
+    Returns ``(state, reason, message)``; ``state`` None means "no change". ``waiting_input``
+    carries a reason (``permission``, ``elicitation`` or ``input``) and a message excerpt;
+    ``error`` the error kind and its text; ``exited`` the SessionEnd reason.
 
-    ========================  ==========================================================
-    SessionStart              idle
-    UserPromptSubmit          busy
-    PreToolUse, PostToolUse   busy
-    PermissionRequest         waiting_input, "permission"
-    Notification              permission_prompt → waiting_input "permission";
-                              elicitation_dialog → waiting_input "elicitation";
-                              idle_prompt and others → no change (idle_prompt comes ~60 s
-                              late and the Stop hook has already said idle)
-    Stop                      idle
-    SessionEnd                reason clear/resume → no change (the CLI lives on and a
-                              SessionStart follows); any other reason → exited
-    ========================  ==========================================================
+    ==========================  ========================================================
+    SessionStart, Stop          idle
+    UserPromptSubmit            busy
+    PreToolUse, PostToolUse     busy
+    PostToolUseFailure          busy (the model sees the failure and goes on)
+    PermissionDenied            busy (the model is told and goes on)
+    ElicitationResult           busy
+    PermissionRequest           waiting_input, "permission"
+    Elicitation                 waiting_input, "elicitation"
+    Notification                permission_prompt → waiting_input "permission";
+                                elicitation_dialog → waiting_input "elicitation";
+                                agent_needs_input → waiting_input "input";
+                                idle_prompt and others → no change (idle_prompt comes
+                                ~60 s late and the Stop hook has already said idle)
+    StopFailure                 error, the error kind, the error text
+    SessionEnd                  reason clear/resume → no change (the CLI lives on and a
+                                SessionStart follows); any other reason → exited
+    ==========================  ========================================================
     """
     if event == "SessionStart" or event == "Stop":
         return "idle", None, None
-    if event in ("UserPromptSubmit", "PreToolUse", "PostToolUse"):
+    if event in _BUSY_EVENTS:
         return "busy", None, None
     if event == "PermissionRequest":
         return "waiting_input", "permission", _excerpt(_permission_message(payload))
+    if event == "Elicitation":
+        message = payload.get("message") or payload.get("mcp_server_name")
+        return "waiting_input", "elicitation", _excerpt(message)
     if event == "Notification":
         kind = payload.get("notification_type")
-        reason = {"permission_prompt": "permission", "elicitation_dialog": "elicitation"}.get(
-            kind if isinstance(kind, str) else ""
-        )
+        reason = _NOTIFICATION_REASONS.get(kind if isinstance(kind, str) else "")
         if reason is None:
             return None, None, None
         return "waiting_input", reason, _excerpt(payload.get("message"))
+    if event == "StopFailure":
+        kind = payload.get("error")
+        reason = kind if isinstance(kind, str) and kind else "api_error"
+        return "error", reason[:60], stop_failure_text(payload)
     if event == "SessionEnd":
         end_reason = payload.get("reason")
         if end_reason in _SESSION_END_KEEPS_RUNNING:
             return None, None, None
         return "exited", end_reason if isinstance(end_reason, str) else None, None
     return None, None, None
+
+
+_RULE = re.compile(r"^\s*─{10,}\s*$")
+_INPUT = re.compile(r"^\s*[❯>]\s?(.*)$")
+
+
+def screen_prompt(lines: Sequence[str]) -> str | None:
+    """The text in the TUI's input box when the screen shows it ready for typing (the ``❯``
+    line between two horizontal rules, at the bottom), else None. ``""``: empty and ready."""
+    rules = [i for i, line in enumerate(lines) if _RULE.match(line)]
+    for top, bottom in zip(rules[-2::-1], rules[:0:-1], strict=False):
+        if bottom <= top + 1 or bottom - top > 12:
+            continue
+        match = _INPUT.match(lines[top + 1])
+        if match is not None:
+            return "\n".join([match.group(1), *lines[top + 2 : bottom]]).strip()
+    return None
+
+
+_SPINNER = re.compile(r"^\s*\S?\s*[^\s(]+…\s*\((?:\s*\d+[hms])+\s*(?P<rest>.*)$")
+
+
+def activity_fingerprint(lines: Sequence[str]) -> str:
+    """The screen with what changes while nothing happens taken out: the spinner's glyph,
+    verb and elapsed time (its token count stays: it moves when the model streams)."""
+    out = []
+    for line in lines:
+        match = _SPINNER.match(line)
+        out.append("<spinner>" + match.group("rest") if match else line)
+    return "\n".join(out)

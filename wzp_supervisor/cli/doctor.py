@@ -20,8 +20,8 @@ import click
 
 from wzp_supervisor.cli.common import EXIT_FAILED, config_option, echo, print_json
 
-TESTED_CLAUDE = "2.1.197"
-"""The Claude Code version the test suite drives (its TUI text and hooks)."""
+TESTED_CLAUDE = "2.1.332"
+"""The Claude Code version the test suite drives (its TUI text and hooks); 2.1.197 passes too."""
 
 STATUS_STALE_S = 5.0
 Status = Literal["ok", "warn", "fail"]

@@ -54,6 +54,9 @@ _FIELDS: dict[str, int | None] = {
     "stop_hook_active": None,
     "last_assistant_message": 16384,
     "prompt": 4096,
+    "error": 100,  # StopFailure: the kind of API error
+    "error_details": 4096,
+    "mcp_server_name": 200,
 }
 # Fields of tool_input worth keeping (to say what a permission request is about).
 _TOOL_INPUT_FIELDS = ("command", "description", "file_path", "url", "pattern")

@@ -43,6 +43,7 @@ COMMANDS: dict[str, str] = {
     # sessions
     "attach": "session_cmds.attach",
     "send": "session_cmds.send",
+    "answer": "answer_cmd.answer",
     "peek": "session_cmds.peek",
     "logs": "session_cmds.logs",
     # tasks and events
@@ -67,7 +68,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Daemon", ("up", "down", "daemon", "ping", "doctor", "reload", "service")),
     ("Workspaces", ("workspace", "layout")),
     ("Processes", ("status", "list", "start", "stop", "restart", "kill", "signal")),
-    ("Sessions", ("attach", "send", "peek", "logs", "diff")),
+    ("Sessions", ("attach", "send", "answer", "peek", "logs", "diff")),
     ("Tasks and events", ("task", "broadcast", "events")),
     ("Observing", ("stats", "top", "dashboard", "metrics")),
     ("Configuration", ("config",)),
@@ -99,6 +100,7 @@ EXAMPLES: dict[str, str] = {
     "signal": "wzp signal demo/devserver HUP",
     "attach": "wzp attach demo/agent-1     # detach: ctrl+]",
     "send": "wzp send demo/agent-1 'run the tests' --enter",
+    "answer": "wzp answer demo/agent-1 yes     # the permission dialog on its screen",
     "peek": "wzp peek demo/agent-1 -n 20",
     "logs": "wzp logs demo/agent-1 --plain -n 50",
     "diff": "wzp diff demo/agent-1 --stat",

@@ -138,10 +138,17 @@ def supervisor_line(target: str, status: Any) -> str:
 @click.argument("target")
 @click.argument("text")
 @click.option("--enter", is_flag=True, help="Press Enter after the text.")
-def send(target: str, text: str, enter: bool) -> None:
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Type even into a permission dialog (use `wzp answer` to answer one by label).",
+)
+def send(target: str, text: str, enter: bool, force: bool) -> None:
     """Type TEXT into session TARGET (ws/pane); TEXT "-" reads it from stdin.
 
-    The text arrives as one bracketed paste when the program has enabled that.
+    The text arrives as one bracketed paste when the program has enabled that. At a
+    permission dialog it is refused (an Enter would pick the preselected option) unless
+    --force: answer the dialog with `wzp answer TARGET yes|no`.
     """
     from wzp_supervisor.session.control import SessionError, send_text
 
@@ -149,7 +156,7 @@ def send(target: str, text: str, enter: bool) -> None:
     if text == "-":
         text = sys.stdin.read()
     try:
-        send_text(path, text, enter)
+        send_text(path, text, enter, force=force)
     except SessionError as exc:
         fail(_session_failed(target, exc))
 

@@ -13,7 +13,7 @@ import time
 
 from wzp_supervisor.cli import hub_client, tables
 from wzp_supervisor.cli.printable import printable
-from wzp_supervisor.states import shown_state
+from wzp_supervisor.states import shown_since, shown_state
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -120,7 +120,8 @@ def render_processes(processes: Sequence[Mapping[str, Any]]) -> str:
     states = []
     for proc in processes:
         state = shown_state(proc)
-        since = tables.human_duration(time.time() - proc["since"]) if proc.get("since") else "-"
+        began = shown_since(proc)  # in the state shown, not since the process started
+        since = tables.human_duration(time.time() - began) if began else "-"
         rows.append(
             [
                 proc["target"],

@@ -41,9 +41,11 @@ def task() -> None:
     """Send prompts to agents and follow them: send, submit, list, show, cancel."""
 
 
-def _wait_until_done(answer: dict[str, Any], timeout: float | None) -> dict[str, Any]:
-    """Ask ``task.wait`` until the task ends; exits 1 when ``timeout`` passes first."""
-    started = time.monotonic()
+def _wait_until_done(
+    answer: dict[str, Any], timeout: float | None, started: float
+) -> dict[str, Any]:
+    """Ask ``task.wait`` until the task ends; exits 1 when ``timeout`` seconds have passed
+    since ``started`` (before the first request, which may itself have waited)."""
     while not answer["done"]:
         remaining = None if timeout is None else timeout - (time.monotonic() - started)
         if remaining is not None and remaining <= 0:
@@ -85,6 +87,7 @@ def task_send(
         fields["wait"] = True
         if timeout is not None:
             fields["timeout"] = timeout
+    started = time.monotonic()
     answer = hub_request("task.request", socket_timeout=None, **fields)
     if not wait:
         if as_json:
@@ -92,7 +95,7 @@ def task_send(
         else:
             echo(f"task {answer['task']['id']} {answer['task']['state']} for {target}")
         return
-    _print_outcome(_wait_until_done(answer, timeout), as_json)
+    _print_outcome(_wait_until_done(answer, timeout, started), as_json)
 
 
 @task.command(name="submit")
@@ -114,9 +117,10 @@ def task_submit(
     fields: dict[str, Any] = {"prompt": prompt, "priority": priority}
     if workspace:
         fields["workspace"] = workspace
+    started = time.monotonic()
     answer = hub_request("task.submit", socket_timeout=None, **fields)
     if wait:
-        _print_outcome(_wait_until_done(answer, timeout), as_json)
+        _print_outcome(_wait_until_done(answer, timeout, started), as_json)
     elif as_json:
         print_json(answer)
     else:
@@ -215,7 +219,9 @@ def broadcast(text: str, workspace: str | None, as_json: bool) -> None:
     if answer["delivered"]:
         echo(f"sent to {', '.join(answer['delivered'])}")
     if answer["queued"]:
-        echo(f"queued for {', '.join(answer['queued'])} (busy)")
+        doing = answer.get("states") or {}
+        queued = ", ".join(f"{t} ({doing.get(t, 'busy')})" for t in answer["queued"])
+        echo(f"queued for {queued}")
 
 
 def _event_value(key: str, value: Any) -> str:

@@ -21,11 +21,13 @@ RestartPolicy = Literal["always", "on-failure", "never"]
 AgentKind = Literal["claude", "none"]
 Isolation = Literal["none", "worktree"]
 Protocol = Literal["unix_socket"]
+OnStall = Literal["notify", "restart"]
 
 RESTART_POLICIES: tuple[str, ...] = get_args(RestartPolicy)
 AGENT_KINDS: tuple[str, ...] = get_args(AgentKind)
 ISOLATIONS: tuple[str, ...] = get_args(Isolation)
 PROTOCOLS: tuple[str, ...] = get_args(Protocol)
+ON_STALL: tuple[str, ...] = get_args(OnStall)
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 RLIMIT_NAMES = ("nofile", "nproc", "as")
 KEYBINDING_ACTIONS = (
@@ -53,6 +55,8 @@ def _key_chord(ctx: Ctx, value: object, path: KeyPath) -> str:
 
 
 _RESTART = v.choice(RESTART_POLICIES, "restart policy")
+_ON_STALL = v.choice(ON_STALL, "on_stall action")
+_SECONDS = v.number(0, 86400, positive=True)
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,9 @@ class ProcessDefaults:
     health_check_interval: float = field(
         default=30.0, metadata=parsed(v.number(0, 86400, positive=True))
     )
+    stall_after: float | None = field(default=None, metadata=parsed(_SECONDS))
+    """Busy this long with no output, hook or progress: stalled (None: 10 × the interval)."""
+    on_stall: OnStall = field(default="notify", metadata=parsed(_ON_STALL))
     timeout: float = field(default=10.0, metadata=parsed(v.number(0, 3600, positive=True)))
     environment: Mapping[str, str] = field(default_factory=_empty, metadata=parsed(v.environment))
     env_passthrough: tuple[str, ...] = field(default=(), metadata=parsed(v.env_names))
@@ -101,6 +108,9 @@ class PaneTemplate:
     )
     environment: Mapping[str, str] = field(default_factory=_empty, metadata=parsed(v.environment))
     cwd: str | None = field(default=None, metadata=parsed(v.string))
+    health_check_interval: float | None = field(default=None, metadata=parsed(_SECONDS))
+    stall_after: float | None = field(default=None, metadata=parsed(_SECONDS))
+    on_stall: OnStall | None = field(default=None, metadata=parsed(_ON_STALL))
 
 
 @dataclass(frozen=True)
@@ -120,6 +130,9 @@ class WorkspaceTemplate:
     rlimits: Mapping[str, int] = field(
         default_factory=_empty, metadata=parsed(v.keyed(RLIMIT_NAMES, v.integer(1, 2**63 - 1)))
     )
+    health_check_interval: float | None = field(default=None, metadata=parsed(_SECONDS))
+    stall_after: float | None = field(default=None, metadata=parsed(_SECONDS))
+    on_stall: OnStall | None = field(default=None, metadata=parsed(_ON_STALL))
 
 
 def _protocol(ctx: Ctx, value: object, path: KeyPath) -> str:

@@ -132,15 +132,29 @@ def send_text(
     *,
     enter_delay: float = DEFAULT_ENTER_DELAY,
     timeout: float = DEFAULT_TIMEOUT,
+    force: bool = False,
+    raw: bool = False,
 ) -> dict[str, Any]:
     """Type ``text`` into the session, then Enter if asked; return once it is all written.
 
     The text is wrapped in bracketed paste when the program has enabled it, so multi-line text
-    arrives as one paste. Enter goes ``enter_delay`` seconds after the text, as a separate key
-    press, so programs that detect pastes by timing still see a real Enter. The reply says
+    arrives as one paste; escape and control sequences are stripped from a paste first.
+    ``raw`` types ``text`` as key presses instead (no paste, nothing stripped). Enter goes
+    ``enter_delay`` seconds after the text, as a separate key press, so programs that detect
+    pastes by timing still see a real Enter. The holder refuses (SessionError) while a
+    permission dialog is on the screen unless ``force``. The reply says
     ``{"ok": true, "bracketed_paste": bool, "bytes": n}``.
     """
-    hello = {"mode": "send", "text": text, "enter": enter, "enter_delay": enter_delay}
+    hello: dict[str, Any] = {
+        "mode": "send",
+        "text": text,
+        "enter": enter,
+        "enter_delay": enter_delay,
+    }
+    if force:
+        hello["force"] = True
+    if raw:
+        hello["raw"] = True
     return request(path, hello, timeout)
 
 

@@ -27,6 +27,7 @@ from wzp_supervisor.session.connections import Connections
 from wzp_supervisor.session.holder_args import Options
 from wzp_supervisor.session.logfile import RotatingLog
 from wzp_supervisor.session.process import FORWARDED, ignore_signal, listen, set_winsize
+from wzp_supervisor.session.progress import ProgressTracker
 from wzp_supervisor.session.requests import RequestError, Requests
 from wzp_supervisor.session.screen import ScreenModel
 
@@ -59,6 +60,8 @@ class Holder:
         self.cols, self.rows = opts.cols, opts.rows
         self.log = RotatingLog(opts.log, opts.log_max_bytes, opts.log_backups)
         self.screen = ScreenModel(opts.cols, opts.rows)
+        self.progress = ProgressTracker()
+        self.last_output: float | None = None
         self.agent = Agent(opts)
         self.sel = selectors.DefaultSelector()
         self.requests = Requests(self)
@@ -194,6 +197,8 @@ class Holder:
         """Program output (or a note): to the log, the screen and every attacher."""
         self.log.write(data)
         self.screen.feed(data)
+        self.progress.scan(data)
+        self.last_output = time.time()
         attachers = self.clients.attachers
         if not attachers:
             return
@@ -281,6 +286,8 @@ class Holder:
             "clients": len(self.clients.conns),
             "bracketed_paste": self.screen.modes.bracketed_paste,
             "started": self.started,
+            "progress": self.progress.describe(),
+            "last_output": self.last_output,
         }
 
     # -- signals -----------------------------------------------------------------------------

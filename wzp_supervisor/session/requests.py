@@ -4,6 +4,11 @@ The first frame of a connection is HELLO and names the mode (see ``wire``): ``at
 the live view and may then send INPUT, RESIZE and DETACH; ``peek``, ``send`` and ``info`` get
 one INFO reply and the connection closes. The holder's side of it (screen, PTY input, timers)
 is reached through the ``HolderState`` protocol.
+
+``send`` pastes text (bracketed when the program asked for it, stripped of every escape and
+control sequence first, so a paste can never end early and type keys); ``raw: true`` types
+the text as key presses instead, unchanged. Unless ``force: true``, a send is refused while a
+permission dialog is on the screen: Enter (or a digit) there would answer it.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from wzp_supervisor.session import wire
+from wzp_supervisor.session import dialog, paste, wire
 from wzp_supervisor.session.connections import Connection, Connections
 from wzp_supervisor.session.screen import ScreenModel
 
@@ -135,20 +140,35 @@ class Requests:
                 raise RequestError(f"send needs text (a string), not {text!r}")
             enter = _bool(hello, "enter")
             delay = _delay(hello, "enter_delay", 0.1)
+            raw = _bool(hello, "raw")
+            if not _bool(hello, "force"):
+                self.refuse_at_dialog()
+            bracketed = holder.screen.modes.bracketed_paste and not raw
             try:
-                data = text.encode()
+                data = (paste.clean(text) if bracketed else text).encode()
             except UnicodeEncodeError as exc:
                 raise RequestError(f"text is not valid Unicode: {exc.reason}") from None
             conn.mode = "send"
-            self.send_text(conn, data, enter, delay)
+            self.send_text(conn, data, enter, delay, bracketed)
         else:
             conn.mode = "info"
             clients.reply(conn, holder.info())
 
-    def send_text(self, conn: Connection, data: bytes, enter: bool, enter_delay: float) -> None:
-        """Type ``data`` (bracketed when the program asked for it), then Enter if asked."""
+    def refuse_at_dialog(self) -> None:
+        """Raise RequestError while a permission dialog is on the screen."""
+        found = dialog.find(self.holder.screen.lines())
+        if found is not None and found.is_permission:
+            question = f" ({found.question})" if found.question else ""
+            raise RequestError(
+                f"a permission dialog is on the screen{question}: answer it by its label "
+                "(wzp answer TARGET yes|no|always|TEXT), or force the keys through"
+            )
+
+    def send_text(
+        self, conn: Connection, data: bytes, enter: bool, enter_delay: float, bracketed: bool
+    ) -> None:
+        """Type ``data`` (as one bracketed paste when ``bracketed``), then Enter if asked."""
         holder = self.holder
-        bracketed = holder.screen.modes.bracketed_paste
         if bracketed and data:
             data = b"\x1b[200~" + data + b"\x1b[201~"
         holder.check_input_room(len(data) + enter)
