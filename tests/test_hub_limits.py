@@ -243,3 +243,27 @@ def test_accept_out_of_descriptors_backs_off_and_recovers(tmp_path: Path) -> Non
         server.wait()
         with contextlib.suppress(FileNotFoundError):
             sock_path.unlink()
+
+
+def test_a_half_sent_request_does_not_hold_a_place_for_ever(wzp_env: WzpEnv) -> None:
+    wzp_env.write_config("communication:\n  message_timeout: 1000\n")
+    wzp_env.wzp("up", check=True)
+    hub = wzp_env.runtime_dir / "hub.sock"
+    with _sockets() as held:
+        idle = _connect(hub)
+        half = _connect(hub)
+        assert idle is not None and half is not None
+        held += [idle, half]
+        half.sendall(b'{"v":1,"id":"slow","type":"pi')
+        half.settimeout(30)
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = half.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        reply = json.loads(data)
+        assert reply["ok"] is False and reply["error"]["code"] == "timeout"
+        assert half.recv(4096) == b""  # and closed
+        # an idle connection (no request started) is left alone, and still served
+        assert (_ask(idle) or {}).get("ok") is True

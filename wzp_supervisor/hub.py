@@ -317,7 +317,24 @@ class HubServer:
     ) -> None:
         while True:
             try:
-                line = await reader.readuntil(b"\n")
+                first = await reader.read(1)  # a client may stay idle between requests
+                if not first:
+                    return
+                # but once it starts a request, the request must arrive whole in time: a
+                # half-sent line must not hold one of the hub's places for ever
+                line = first + await asyncio.wait_for(
+                    reader.readuntil(b"\n"), self.request_timeout
+                )
+            except TimeoutError:
+                await self._send(
+                    writer,
+                    protocol.reply_error(
+                        None,
+                        protocol.TIMEOUT,
+                        f"request not completed within {self.request_timeout:g}s; closing",
+                    ),
+                )
+                return
             except asyncio.LimitOverrunError:
                 await self._send(
                     writer,
