@@ -13,7 +13,7 @@ import psutil
 
 from tests.conftest import WzpEnv, make_env
 from tests.support import SLEEP, config_with, pane, running_pid, start
-from wzp_supervisor.circus_backend import stop_signals
+from wzp_supervisor.process_tree import stop_signals
 
 SLOW_STOP = "    timeout: 300"  # seconds between the first signal and SIGKILL
 

@@ -25,7 +25,7 @@ from typing import Any
 import psutil
 
 from wzp_supervisor import paths
-from wzp_supervisor.circus_backend import pid_matches, terminate_tree
+from wzp_supervisor.process_tree import pid_matches, terminate_tree
 from wzp_supervisor.session import control, wire
 
 log = logging.getLogger("wzp.daemon")

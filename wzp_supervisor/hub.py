@@ -322,9 +322,7 @@ class HubServer:
                     return
                 # but once it starts a request, the request must arrive whole in time: a
                 # half-sent line must not hold one of the hub's places for ever
-                line = first + await asyncio.wait_for(
-                    reader.readuntil(b"\n"), self.request_timeout
-                )
+                line = first + await asyncio.wait_for(reader.readuntil(b"\n"), self.request_timeout)
             except TimeoutError:
                 await self._send(
                     writer,

@@ -20,10 +20,11 @@ from typing import Any, Literal
 
 from wzp_supervisor import paths, watcher_plan
 from wzp_supervisor.agent_environment import agent_environment
-from wzp_supervisor.circus_backend import CircusBackend, ProcessExit, terminate_tree
+from wzp_supervisor.circus_backend import CircusBackend, ProcessExit
 from wzp_supervisor.events import EventBus
 from wzp_supervisor.holder_scope import scope_prefix
 from wzp_supervisor.preflight import pane_missing_program
+from wzp_supervisor.process_tree import terminate_tree
 from wzp_supervisor.restart_policy import RestartTracker, describe_exit
 from wzp_supervisor.states import ProcessInfo, ProcessState
 from wzp_supervisor.templates import PaneSpec
