@@ -170,9 +170,7 @@ def _pools(ctx: Ctx, value: object, path: KeyPath) -> Mapping[str, PoolConfig]:
         pool = PoolConfig(name=name, **read)
         if pool.max < pool.min:
             key = "max" if "max" in read else "min"
-            raise ctx.error(
-                (*path, name, key), f"max ({pool.max}) is below min ({pool.min})"
-            )
+            raise ctx.error((*path, name, key), f"max ({pool.max}) is below min ({pool.min})")
         out[name] = pool
     return MappingProxyType(out)
 
