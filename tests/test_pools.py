@@ -3,6 +3,7 @@ real daemon under Circus, against the loopback model stub."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -80,10 +81,8 @@ class Sampler:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
+            with contextlib.suppress(psutil.Error, OSError, ValueError):
                 self.peak = max(self.peak, len(workers()))
-            except (psutil.Error, OSError, ValueError):
-                pass
             time.sleep(0.01)
 
     def stop(self) -> int:
@@ -115,9 +114,7 @@ def test_forty_tasks_over_four_workers_each_get_exactly_one_result(
 ) -> None:
     start_daemon(wzp_env, stub, min=0, max=4)
     sampler = Sampler()
-    ids = [
-        hub("task.submit", prompt=f"job-{i:02d}", pool="batch")["task"]["id"] for i in range(40)
-    ]
+    ids = [hub("task.submit", prompt=f"job-{i:02d}", pool="batch")["task"]["id"] for i in range(40)]
     tasks = wait_all(ids)
     peak = sampler.stop()
     assert 1 <= peak <= 4
@@ -147,3 +144,126 @@ def test_unknown_pool_and_oversize_prompt_are_refused(wzp_env: WzpEnv, stub: Mod
     with pytest.raises(RequestFailed) as err:
         hub("task.submit", prompt="x" * 100_001, pool="batch")
     assert err.value.code == "limit"
+
+
+def the_pool() -> dict[str, Any]:
+    [pool] = hub("pool.list")["pools"]
+    return dict(pool)
+
+
+def wait_until(predicate: Any, what: str, timeout: float = 120) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def busy_worker(task_id: str, stub: ModelStub, asked: int) -> dict[str, Any]:
+    """The worker running ``task_id`` once its request reached the stub (``asked`` main
+    requests in all)."""
+
+    def found() -> dict[str, Any] | None:
+        if len(stub.main_requests()) < asked:
+            return None
+        task = hub("task.show", task=task_id)["task"]
+        for worker in the_pool()["workers"]:
+            if task["state"] == "running" and worker["name"] == task["agent"]:
+                return dict(worker)
+        return None
+
+    worker: dict[str, Any] = wait_until(found, f"{task_id} running on a worker")
+    return worker
+
+
+def test_a_worker_killed_mid_task_retries_once_then_fails(wzp_env: WzpEnv, stub: ModelStub) -> None:
+    start_daemon(wzp_env, stub, min=0, max=2)
+    stub.reply_stall()
+    stub.reply_stall()
+    task_id = hub("task.submit", prompt="hang", pool="batch")["task"]["id"]
+    first = busy_worker(task_id, stub, 1)
+    os.kill(first["pid"], signal.SIGKILL)
+    second = busy_worker(task_id, stub, 2)
+    assert second["pid"] != first["pid"]
+    task = hub("task.show", task=task_id)["task"]
+    assert task["requeues"] == 1 and task["session"] == "new"
+    assert second["session_id"] != first["session_id"]
+    os.kill(second["pid"], signal.SIGKILL)
+    reply = hub("task.wait", task=task_id, timeout=30)
+    assert reply["done"] and reply["task"]["state"] == "failed"
+    assert "killed by SIGKILL mid-task" in reply["task"]["error"]
+    assert "twice" in reply["task"]["error"]
+    # the pool still works
+    done = hub("task.submit", prompt="after", pool="batch", wait=True, timeout=50)
+    assert done["done"] and done["response"] == "stub reply: after"
+
+
+def test_cancel_interrupts_the_turn_and_the_worker_takes_the_next_task(
+    wzp_env: WzpEnv, stub: ModelStub
+) -> None:
+    start_daemon(wzp_env, stub, min=0, max=1)
+    stub.reply_stall()
+    first = hub("task.submit", prompt="long one", pool="batch")["task"]["id"]
+    worker = busy_worker(first, stub, 1)
+    queued = hub("task.submit", prompt="next one", pool="batch")["task"]["id"]
+    cancelled = hub("task.cancel", task=first)
+    assert cancelled["was"] == "running" and cancelled["task"]["state"] == "cancelled"
+    reply = hub("task.wait", task=queued, timeout=50)
+    assert reply["done"] and reply["task"]["state"] == "done", reply
+    assert reply["response"] == "stub reply: next one"
+    assert reply["task"]["result"]["worker"] == worker["name"]
+    [same] = the_pool()["workers"]
+    assert same["pid"] == worker["pid"] and same["turns"] == 2
+    assert hub("task.show", task=first)["task"]["state"] == "cancelled"
+
+
+def test_a_429_pauses_dispatch_until_the_reset_and_fails_no_task(
+    wzp_env: WzpEnv, stub: ModelStub
+) -> None:
+    start_daemon(wzp_env, stub, min=0, max=2)
+    stub.reply_error(429, "rate limited", headers={"retry-after": "6"})
+    first = hub("task.submit", prompt="first", pool="batch")["task"]["id"]
+    until = wait_until(lambda: the_pool()["rate_limited_until"], "the pool to pause")
+    second = hub("task.submit", prompt="second", pool="batch")["task"]["id"]
+    status_json = Path(os.environ["XDG_RUNTIME_DIR"]) / "wezterm-parallel" / "status.json"
+
+    def shown_paused() -> bool:
+        pools = json.loads(status_json.read_text()).get("pools", {})
+        return bool(pools.get("batch", {}).get("rate_limited_until") == until)
+
+    wait_until(shown_paused, "status.json to show the pause")
+    assert hub("task.show", task=second)["task"]["state"] == "queued"
+    tasks = wait_all([first, second])
+    assert [t["state"] for t in tasks] == ["done", "done"]
+    assert tasks[1]["started"] >= until
+    assert tasks[0]["result"]["text"] == "stub reply: first"
+
+
+def test_idle_workers_are_reaped_down_to_min(wzp_env: WzpEnv, stub: ModelStub) -> None:
+    start_daemon(wzp_env, stub, min=1, max=3, idle_timeout=1)
+    wait_until(lambda: len(workers()) == 1, "the warm spare")
+    stub.reply_stall(seconds=2)
+    stub.reply_stall(seconds=2)
+    ids = [hub("task.submit", prompt=f"p{i}", pool="batch")["task"]["id"] for i in range(3)]
+    wait_until(lambda: len(workers()) == 3, "three workers")
+    tasks = wait_all(ids)
+    assert all(t["state"] == "done" for t in tasks), tasks
+    wait_until(lambda: len(workers()) == 1, "the idle workers to be stopped")
+    assert len(the_pool()["workers"]) == 1
+
+
+def test_a_malformed_worker_line_is_logged_and_skipped(wzp_env: WzpEnv, stub: ModelStub) -> None:
+    noisy = ["/bin/sh", "-c", 'printf \'not json\\n[1]\\n\'; exec "$0" "$@"', str(claude_binary())]
+    start_daemon(wzp_env, stub, min=0, max=1, command=noisy)
+    reply = hub("task.submit", prompt="still fine", pool="batch", wait=True, timeout=50)
+    assert reply["done"] and reply["response"] == "stub reply: still fine"
+    log = daemon_log(wzp_env)
+    assert "skipped a line that is not a JSON message: not json" in log
+    assert "skipped a line that is not a JSON message: [1]" in log
+
+
+def daemon_log(env: WzpEnv) -> str:
+    found = sorted((Path(env.env["XDG_STATE_HOME"]) / "wezterm-parallel" / "logs").glob("daemon*"))
+    return "\n".join(p.read_text(errors="replace") for p in found)

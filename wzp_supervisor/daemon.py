@@ -120,7 +120,8 @@ class Daemon:
         tasks = TaskQueue(ctx, states)
         task_requests = TaskRequests(tasks)
         self.pools = Pools(ctx, self.backend, tasks)
-        observer = Observer(ctx, tasks)
+        control.status_sections["pools"] = self.pools.summary
+        observer = Observer(ctx, tasks, pools=self.pools.summary)
         worktrees = Worktrees(ctx)
         self.workspaces.add_hook(worktrees)
         reloader = Reloader(ctx, self.notifier, config_path, self.apply_config)

@@ -15,15 +15,14 @@ import time
 from asyncio import AbstractEventLoop
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
 
 from wzp_supervisor.circus_backend import PipedChild
+from wzp_supervisor.states import PoolWorkerState
 from wzp_supervisor.stream_json import MAX_LINE_BYTES, describe_bad_line
 from wzp_supervisor.task_model import Task
 
 log = logging.getLogger("wzp_supervisor.pools")
 
-WorkerState = Literal["starting", "idle", "busy", "stopping"]
 
 READ_CHUNK = 65536
 STDERR_LINE_CHARS = 500
@@ -38,7 +37,7 @@ class Worker:
     watcher: str
     child: PipedChild
     session_id: str | None
-    state: WorkerState = "starting"
+    state: PoolWorkerState = "starting"
     turns: int = 0
     cost_usd: float = 0.0  # the process's cumulative total_cost_usd
     task: Task | None = None

@@ -313,6 +313,10 @@ class Pools(FeatureBase):
                     self._pause(worker.pool, until)
             elif message.type == "result":
                 self._turn_ended(worker, message)
+            else:
+                delay = sj.retry_pause(message)
+                if delay is not None:  # the CLI waits this long, then tries again itself
+                    self._pause(worker.pool, time.time() + delay)
         except Exception:
             log.exception("pool worker %s: could not handle a line", worker.name)
 

@@ -196,3 +196,13 @@ def rate_limit_reset(message: Message) -> tuple[bool, float | None]:
     rejected = info.get("status") == "rejected"
     resets = _number(info.get("resetsAt"))
     return rejected, resets
+
+
+def retry_pause(message: Message) -> float | None:
+    """For a ``system/api_retry`` after an HTTP 429: the seconds until the CLI tries again."""
+    if message.type != "system" or message.subtype != "api_retry":
+        return None
+    if message.body.get("error_status") != 429:
+        return None
+    delay_ms = _number(message.body.get("retry_delay_ms"))
+    return max(0.0, delay_ms / 1000.0) if delay_ms is not None else None
