@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +20,9 @@ import pytest
 from tests.claude_env import QUIET_ENV, TEST_API_KEY, claude_binary, seed_claude_home
 from tests.conftest import WzpEnv
 from tests.model_stub import ModelStub
+from wzp_supervisor import paths
 from wzp_supervisor.cli.hub_client import HubClient, RequestFailed
+from wzp_supervisor.config import ConfigError, parse_config_text
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -267,3 +270,61 @@ def test_a_malformed_worker_line_is_logged_and_skipped(wzp_env: WzpEnv, stub: Mo
 def daemon_log(env: WzpEnv) -> str:
     found = sorted((Path(env.env["XDG_STATE_HOME"]) / "wezterm-parallel" / "logs").glob("daemon*"))
     return "\n".join(p.read_text(errors="replace") for p in found)
+
+
+def test_a_worker_is_recycled_after_its_turn_limit_and_events_carry_the_pool(
+    wzp_env: WzpEnv, stub: ModelStub
+) -> None:
+    start_daemon(wzp_env, stub, min=0, max=1, max_turns_per_worker=2)
+    tasks = [
+        hub("task.submit", prompt=f"r{i}", pool="batch", wait=True, timeout=50)["task"]
+        for i in range(3)
+    ]
+    assert [t["state"] for t in tasks] == ["done"] * 3
+    names = [t["result"]["worker"] for t in tasks]
+    assert names[0] == names[1] != names[2]
+    events = hub("events.recent", limit=500)["events"]
+    started = [e for e in events if e["event"] == "TaskStarted"]
+    completed = [e for e in events if e["event"] == "TaskCompleted"]
+    assert [e["pool"] for e in started] == ["batch"] * 3
+    assert all(e["pool"] == "batch" and e["cost_usd"] > 0 for e in completed)
+    metrics = hub("metrics")["text"]
+    assert 'wzp_task_cost_usd_total{pool="batch"}' in metrics
+    assert 'wzp_pool_queue_depth{pool="batch"} 0.0' in metrics
+    assert "task_duration_seconds_count 3.0" in metrics
+    status = hub("status")
+    assert status["pools"][0]["name"] == "batch"
+
+
+def test_the_seed_task_request_routes_to_a_pool_named_as_its_workspace(
+    wzp_env: WzpEnv, stub: ModelStub
+) -> None:
+    start_daemon(wzp_env, stub, min=0, max=1)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(60)
+        sock.connect(str(paths.hub_socket()))
+        request = {"TaskRequest": {"id": 7, "workspace": "batch", "command": "seeded"}}
+        sock.sendall(json.dumps(request).encode() + b"\n")
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = sock.recv(65536)
+            assert chunk, "the hub closed the connection"
+            data += chunk
+    answer = json.loads(data)["TaskResponse"]
+    assert answer["id"] == 7 and answer["done"] is True and answer["state"] == "done"
+    assert answer["result"] == "stub reply: seeded"
+
+
+@pytest.mark.parametrize(
+    ("pool", "error"),
+    [
+        ("{min: 3, max: 2}", "x.yaml:3: pools.batch.max: max (2) is below min (3)"),
+        ("{mx: 2}", "x.yaml:3: pools.batch.mx: unknown key; did you mean 'max'?"),
+        ("{permission_mode: yolo}", "x.yaml:3: pools.batch.permission_mode:"),
+        ("{cwd: relative/dir}", "x.yaml:3: pools.batch.cwd:"),
+    ],
+)
+def test_bad_pool_config_names_the_file_line_and_key(pool: str, error: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config_text(f"framework: {{}}\npools:\n  batch: {pool}\n", "x.yaml")
+    assert str(err.value).startswith(error)

@@ -12,6 +12,9 @@ the turn's ``result`` from its stdout. Per pool (``pools.<name>`` in the config)
 - a worker idle for ``idle_timeout`` is stopped while more than ``min`` run; one is replaced
   after ``max_turns_per_worker`` turns or ``max_cost_per_worker`` dollars;
 - a worker that dies mid-task: the task is queued again once (new session), then fails;
+  a worker that ends by itself is replaced as a warm spare as ``restart_policy`` says
+  (``always``; ``on-failure``: unless it exited 0; ``never``), and with the next task anyway;
+  workers that die at start make the pool wait 1, 2, 4 … 60 s before the next start;
 - ``task.cancel`` of a running task sends the ``interrupt`` control request; the worker
   takes the next task once the interrupted turn has ended;
 - a ``rate_limit_event`` that refuses requests, or a turn that ends in HTTP 429, pauses the
@@ -28,82 +31,35 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from wzp_supervisor import stream_json as sj
-from wzp_supervisor.agent_environment import agent_environment
 from wzp_supervisor.circus_backend import CircusBackend, ProcessExit, terminate_tree
-from wzp_supervisor.config import PoolConfig
 from wzp_supervisor.features import DaemonContext, FeatureBase
+from wzp_supervisor.pool_model import (
+    STOP_GRACE_S,
+    Pool,
+    PoolEntry,
+    idle_worker,
+    pool_entry,
+    pool_environment,
+)
 from wzp_supervisor.pool_worker import Worker
 from wzp_supervisor.restart_policy import describe_exit
 from wzp_supervisor.task_model import MAX_REQUEUES, Task
 from wzp_supervisor.task_queue import TaskQueue
-from wzp_supervisor.templates import PaneSpec
 
 log = logging.getLogger("wzp_supervisor.pools")
 
 TICK_S = 0.5
 """How often idle workers, rate-limit pauses and warm spares are looked at."""
-STOP_GRACE_S = 3.0
-"""Seconds a worker has to exit after its stdin is closed, before it is terminated."""
 INTERRUPT_GRACE_S = 15.0
 """Seconds an interrupted turn has to end before its worker is replaced."""
 EARLY_DEATH_S = 5.0
 """A worker that dies this soon without finishing a turn counts as a failed start."""
 DEFAULT_PAUSE_S = 60.0
 """Pause after a 429 when the CLI reported no reset time."""
-
-
-@dataclass
-class Pool:
-    """One pool's workers and dispatch state."""
-
-    config: PoolConfig
-    workers: dict[str, Worker] = field(default_factory=dict)  # by watcher name
-    next_index: int = 1
-    rate_limited_until: float | None = None  # epoch seconds
-    failures: int = 0  # workers in a row that died before their first turn
-    spawn_after: float = 0.0  # monotonic: no spawn before (backoff after failed starts)
-
-    @property
-    def name(self) -> str:
-        return self.config.name
-
-    def alive(self) -> int:
-        return len(self.workers)
-
-    def busy(self) -> int:
-        return sum(1 for w in self.workers.values() if w.state == "busy")
-
-
-def pool_environment(
-    cfg: PoolConfig, worker: str, daemon_env: Mapping[str, str]
-) -> tuple[dict[str, str], list[str]]:
-    """A worker's environment, built like an agent pane's (credentials included)."""
-    spec = PaneSpec(
-        workspace=f"pool-{cfg.name}",
-        pane=worker.rpartition("/")[2],
-        target=worker,
-        position="",
-        argv=(),
-        agent="claude",
-        supervised=True,
-        shell=False,
-        cwd=cfg.cwd or Path.home(),
-        environment=cfg.environment,
-        restart_policy=cfg.restart_policy,
-        min_uptime=0.0,
-        max_retries=0,
-        backoff_max=0.0,
-        graceful_timeout=STOP_GRACE_S,
-        rlimits={},
-        isolation="none",
-    )
-    return agent_environment(spec, daemon_env)
 
 
 class Pools(FeatureBase):
@@ -210,29 +166,20 @@ class Pools(FeatureBase):
         for task in queued:
             if pool.busy() >= limit:
                 break
-            worker = self._idle_worker(pool, task.session)
+            worker = idle_worker(pool, task.session)
             if worker is None and pool.alive() < cfg.max:
                 worker = self._spawn(pool, task.session)
                 if worker is None:
                     break
             if worker is None:
-                spare = self._idle_worker(pool, "reuse")
+                spare = idle_worker(pool, "reuse")
                 if spare is not None and task.session not in (None, "reuse"):
                     self._retire(spare, "making room for another session")
                 continue
             self._run(task, worker)
-        while pool.alive() < cfg.min:
+        while not pool.hold_spares and pool.alive() < cfg.min:
             if self._spawn(pool, None) is None:
                 break
-
-    @staticmethod
-    def _idle_worker(pool: Pool, session: str | None) -> Worker | None:
-        idle = [w for w in pool.workers.values() if w.state == "idle"]
-        if session in (None, "reuse"):
-            return idle[0] if idle else None
-        if session == "new":
-            return next((w for w in idle if w.turns == 0), None)
-        return next((w for w in idle if w.session_id == session), None)
 
     def _spawn(self, pool: Pool, session: str | None) -> Worker | None:
         if time.monotonic() < pool.spawn_after:
@@ -280,6 +227,7 @@ class Pools(FeatureBase):
         self.ctx.bus.publish("Error", "error", reason=f"pool {pool.name}: {reason}")
 
     def _run(self, task: Task, worker: Worker) -> None:
+        self.pools[worker.pool].hold_spares = False
         del self.tasks.queued[task.id]
         task.state, task.agent, task.started = "running", worker.name, time.time()
         task.attempts += 1
@@ -382,6 +330,9 @@ class Pools(FeatureBase):
                 self._failed_start(pool, f"worker {worker.name} {how} at start")
             else:
                 pool.failures, pool.spawn_after = 0, 0.0
+            policy = pool.config.restart_policy
+            if policy == "never" or (policy == "on-failure" and code == 0):
+                pool.hold_spares = True  # warm spares come back with the next task
         if pool is not None and not pool.workers and pool.name not in self.ctx.config().pools:
             del self.pools[pool.name]
         self.ctx.bus.publish(
@@ -495,38 +446,17 @@ class Pools(FeatureBase):
 
     # -- views ------------------------------------------------------------------------------
 
-    def summary(self) -> list[dict[str, Any]]:
+    def summary(self) -> list[PoolEntry]:
         """Every pool with its workers, queue and rate-limit pause (``pool.list``)."""
         out = []
-        for name in sorted(set(self.pools) | set(self.ctx.config().pools)):
-            pool = self.pools.get(name)
-            cfg = pool.config if pool is not None else self.ctx.config().pools[name]
-            workers = list(pool.workers.values()) if pool is not None else []
+        configured = self.ctx.config().pools
+        for name in sorted(set(self.pools) | set(configured)):
+            pool = self.pools.get(name) or Pool(configured[name])
             queued = sum(1 for t in self.tasks.queued.values() if t.pool == name)
-            out.append(
-                {
-                    "name": name,
-                    "min": cfg.min,
-                    "max": cfg.max,
-                    "workers": [
-                        {
-                            "name": w.name,
-                            "pid": w.pid,
-                            "state": w.state,
-                            "turns": w.turns,
-                            "cost_usd": w.cost_usd,
-                            "session_id": w.session_id,
-                        }
-                        for w in workers
-                    ],
-                    "queued": queued,
-                    "running": sum(1 for w in workers if w.task is not None),
-                    "rate_limited_until": pool.rate_limited_until if pool else None,
-                }
-            )
+            out.append(pool_entry(pool, queued))
         return out
 
     async def handle_list(self, msg: dict[str, Any]) -> dict[str, Any]:
         """``pool.list {}``."""
         del msg
-        return {"pools": self.summary()}
+        return {"pools": list(self.summary())}
