@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -328,3 +329,22 @@ def test_bad_pool_config_names_the_file_line_and_key(pool: str, error: str) -> N
     with pytest.raises(ConfigError) as err:
         parse_config_text(f"framework: {{}}\npools:\n  batch: {pool}\n", "x.yaml")
     assert str(err.value).startswith(error)
+
+
+FAKE_WORKER = Path(__file__).resolve().parent / "fake_stream_worker.py"
+
+
+def test_a_rejecting_rate_limit_event_pauses_until_its_reset_and_the_task_waits(
+    wzp_env: WzpEnv, stub: ModelStub
+) -> None:
+    start_daemon(wzp_env, stub, min=0, max=2, command=[sys.executable, str(FAKE_WORKER)])
+    first = hub("task.submit", prompt="rate-limit:3", pool="batch")["task"]["id"]
+    until = wait_until(lambda: the_pool()["rate_limited_until"], "the pool to pause")
+    second = hub("task.submit", prompt="other", pool="batch")["task"]["id"]
+    assert hub("task.show", task=second)["task"]["state"] == "queued"
+    tasks = wait_all([first, second])
+    assert [t["state"] for t in tasks] == ["done", "done"], tasks
+    assert tasks[0]["result"]["text"] == "fake reply: rate-limit:3"
+    assert tasks[0]["requeues"] == 0 and tasks[0]["attempts"] == 2
+    assert all(t["started"] >= until for t in (tasks[0], tasks[1]))
+    assert the_pool()["rate_limited_until"] is None

@@ -319,7 +319,9 @@ class Pools(FeatureBase):
         task = worker.task
         if task is not None and task.state == "running":
             reason = f"worker {worker.name} {how} mid-task"
-            if task.requeues >= MAX_REQUEUES:
+            if self._stopping:  # stopped with the daemon: the next daemon runs it
+                self._requeue(task, "the daemon stopped", count=False)
+            elif task.requeues >= MAX_REQUEUES:
                 self.tasks.finish(task, "failed", error=f"{reason} (twice; giving up)")
             else:
                 task.session = "new"
