@@ -348,3 +348,18 @@ def test_a_rejecting_rate_limit_event_pauses_until_its_reset_and_the_task_waits(
     assert tasks[0]["requeues"] == 0 and tasks[0]["attempts"] == 2
     assert all(t["started"] >= until for t in (tasks[0], tasks[1]))
     assert the_pool()["rate_limited_until"] is None
+
+
+def test_workers_end_with_the_daemon_stopped_or_killed(wzp_env: WzpEnv, stub: ModelStub) -> None:
+    start_daemon(wzp_env, stub, min=2, max=2)
+    spares = wait_until(lambda: workers() if len(workers()) == 2 else None, "two warm spares")
+    wzp_env.wzp("down", check=True, timeout=60)
+    for proc in spares:
+        assert not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE
+    wzp_env.wzp("up", check=True, timeout=60)
+    spares = wait_until(lambda: workers() if len(workers()) == 2 else None, "two warm spares")
+    daemon_pid = wzp_env.daemon_pid()
+    assert daemon_pid is not None
+    os.kill(daemon_pid, signal.SIGKILL)  # their stdin ends: they exit by themselves
+    _, alive = psutil.wait_procs(spares, timeout=60)
+    assert not alive, alive
