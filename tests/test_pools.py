@@ -24,6 +24,7 @@ from tests.model_stub import ModelStub
 from wzp_supervisor import paths
 from wzp_supervisor.cli.hub_client import HubClient, RequestFailed
 from wzp_supervisor.config import ConfigError, parse_config_text
+from wzp_supervisor.task_model import Task
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -363,3 +364,15 @@ def test_workers_end_with_the_daemon_stopped_or_killed(wzp_env: WzpEnv, stub: Mo
     os.kill(daemon_pid, signal.SIGKILL)  # their stdin ends: they exit by themselves
     _, alive = psutil.wait_procs(spares, timeout=60)
     assert not alive, alive
+
+
+def test_a_pool_task_keeps_its_structured_result_through_the_state_file() -> None:
+    task = Task(id="t1", seq=1, prompt="p", pool="batch", session="new", state="done")
+    task.result = "text"
+    task.outcome = {"text": "text", "is_error": False, "cost_usd": 0.1, "worker": "batch/w1"}
+    saved = task.to_json()
+    assert saved["result"] == task.outcome and "outcome" not in saved
+    back = Task.from_json(json.loads(json.dumps(saved)))
+    assert back is not None and back == task
+    plain = Task(id="t2", seq=2, prompt="q", result="answer").to_json()
+    assert plain["result"] == "answer" and plain["pool"] is None

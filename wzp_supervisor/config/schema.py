@@ -268,8 +268,8 @@ class PoolConfig:
     ``command`` defaults to ``processes.claude_code.command``; ``min`` workers are kept warm,
     never more than ``max`` run; a worker idle for ``idle_timeout`` seconds is stopped (down to
     ``min``), and one is replaced after ``max_turns_per_worker`` turns or once it has cost
-    ``max_cost_per_worker`` dollars. ``concurrency`` caps the tasks running at once over all
-    pools' workers of this pool (None: ``max``).
+    ``max_cost_per_worker`` dollars. ``concurrency`` caps the tasks of this pool running at
+    once (None: ``max``).
     """
 
     name: str = field(metadata=INTERNAL)
