@@ -376,3 +376,33 @@ def test_a_pool_task_keeps_its_structured_result_through_the_state_file() -> Non
     assert back is not None and back == task
     plain = Task(id="t2", seq=2, prompt="q", result="answer").to_json()
     assert plain["result"] == "answer" and plain["pool"] is None
+
+
+def test_sessions_new_reuse_and_resume(wzp_env: WzpEnv, stub: ModelStub) -> None:
+    start_daemon(wzp_env, stub, min=0, max=3)
+
+    def run(prompt: str, **fields: Any) -> dict[str, Any]:
+        reply = hub("task.submit", prompt=prompt, pool="batch", wait=True, timeout=50, **fields)
+        assert reply["done"], reply
+        task: dict[str, Any] = reply["task"]
+        return task
+
+    first = run("remember-me")["result"]
+    session, worker = first["session_id"], first["worker"]
+    again = run("again", session=session)["result"]
+    assert again["worker"] == worker and again["session_id"] == session
+    fresh = run("fresh", session="new")["result"]
+    assert fresh["worker"] != worker and fresh["session_id"] != session
+    missing = run("lost", session="3f0c5a0e-0000-4000-8000-000000000000")
+    assert missing["state"] == "failed"
+    assert "No conversation found" in missing["error"]
+    [holder] = [w for w in the_pool()["workers"] if w["name"] == worker]
+    os.kill(holder["pid"], signal.SIGKILL)
+    wait_until(lambda: worker not in [w["name"] for w in the_pool()["workers"]], "its exit")
+    resumed = run("resumed", session=session)
+    assert resumed["state"] == "done" and resumed["result"]["worker"] != worker
+    last = stub.main_requests()[-1]
+    assert "remember-me" in json.dumps(last.body)  # the conversation went on
+    with pytest.raises(RequestFailed) as err:
+        hub("task.submit", prompt="x", pool="batch", session="no spaces allowed")
+    assert err.value.code == "invalid"

@@ -286,7 +286,7 @@ class Pools(FeatureBase):
                 result = sj.turn_result(message, worker.name, delta, text)
                 task.outcome = dict(result)
                 if result["is_error"]:
-                    why = result["text"][:300] or result["subtype"]
+                    why = result["text"][:300] or sj.errors_of(message) or result["subtype"]
                     self.tasks.finish(task, "failed", result=result["text"], error=why)
                 else:
                     self.tasks.finish(task, "done", result=result["text"])

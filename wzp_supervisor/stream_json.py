@@ -179,6 +179,14 @@ def turn_result(message: Message, worker: str, cost_delta: float, fallback_text:
     }
 
 
+def errors_of(message: Message) -> str:
+    """The ``errors`` a failed ``result`` lists (a session that cannot be resumed, …), joined."""
+    errors = message.body.get("errors")
+    if not isinstance(errors, list):
+        return ""
+    return "; ".join(str(e) for e in errors if isinstance(e, str | int | float))[:500]
+
+
 def is_rate_limited(message: Message) -> bool:
     """Whether a ``result`` ended in an HTTP 429 (the turn did not run: try it again later)."""
     body = message.body
