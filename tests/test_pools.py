@@ -255,8 +255,12 @@ def test_idle_workers_are_reaped_down_to_min(wzp_env: WzpEnv, stub: ModelStub) -
     wait_until(lambda: len(workers()) == 3, "three workers")
     tasks = wait_all(ids)
     assert all(t["state"] == "done" for t in tasks), tasks
-    wait_until(lambda: len(workers()) == 1, "the idle workers to be stopped")
-    assert len(the_pool()["workers"]) == 1
+    wait_until(
+        lambda: len(workers()) == 1 and len(the_pool()["workers"]) == 1,
+        "the idle workers to be stopped",
+    )
+    [spare] = the_pool()["workers"]
+    assert spare["state"] == "idle" and psutil.Process(spare["pid"]).is_running()
 
 
 def test_a_malformed_worker_line_is_logged_and_skipped(wzp_env: WzpEnv, stub: ModelStub) -> None:
@@ -406,3 +410,14 @@ def test_sessions_new_reuse_and_resume(wzp_env: WzpEnv, stub: ModelStub) -> None
     with pytest.raises(RequestFailed) as err:
         hub("task.submit", prompt="x", pool="batch", session="no spaces allowed")
     assert err.value.code == "invalid"
+
+
+def test_a_pool_whose_program_is_missing_fails_its_tasks_naming_it(
+    wzp_env: WzpEnv, stub: ModelStub
+) -> None:
+    start_daemon(wzp_env, stub, min=0, max=2, command=["/nonexistent/claude"])
+    reply = hub("task.submit", prompt="x", pool="batch", wait=True, timeout=30)
+    assert reply["done"] and reply["task"]["state"] == "failed"
+    assert "could not start /nonexistent/claude" in reply["task"]["error"]
+    assert "No such file or directory" in reply["task"]["error"]
+    assert hub("status")["daemon"]["pid"] == wzp_env.daemon_pid()

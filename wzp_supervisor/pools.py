@@ -28,6 +28,7 @@ TaskCompleted, TaskFailed and TaskRequeued carry ``pool``.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import time
@@ -58,6 +59,8 @@ INTERRUPT_GRACE_S = 15.0
 """Seconds an interrupted turn has to end before its worker is replaced."""
 EARLY_DEATH_S = 5.0
 """A worker that dies this soon without finishing a turn counts as a failed start."""
+CANNOT_RUN = frozenset({errno.ENOENT, errno.EACCES, errno.ENOEXEC, errno.ENOTDIR})
+"""Spawn errors that mean the pool's command or directory is wrong, not busy."""
 DEFAULT_PAUSE_S = 60.0
 """Pause after a 429 when the CLI reported no reset time."""
 
@@ -164,6 +167,8 @@ class Pools(FeatureBase):
             key=lambda t: (-t.priority, t.seq),
         )
         for task in queued:
+            if task.state != "queued":  # failed meanwhile (the pool's program cannot run)
+                continue
             if pool.busy() >= limit:
                 break
             worker = idle_worker(pool, task.session)
@@ -208,8 +213,12 @@ class Pools(FeatureBase):
             self.backend.add_piped(watcher, argv, cwd, env)
             child = self.backend.spawn_piped(watcher)
         except OSError as exc:
-            self._failed_start(pool, f"could not start {argv[0]}: {exc.strerror or exc}")
+            reason = f"could not start {argv[0]} in {cwd}: {exc.strerror or exc}"
+            self._failed_start(pool, reason)
             self._background(self.backend.remove(watcher))
+            if exc.errno in CANNOT_RUN:  # the config is wrong: no task of this pool can run
+                for task in [t for t in self.tasks.queued.values() if t.pool == pool.name]:
+                    self.tasks.finish(task, "failed", error=f"pool {pool.name}: {reason}")
             return None
         worker = Worker(pool.name, name, watcher, child, resume or session_id, state="idle")
         worker.attach(asyncio.get_running_loop(), self._on_line, self._on_eof)
