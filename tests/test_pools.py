@@ -24,6 +24,7 @@ from tests.model_stub import ModelStub
 from wzp_supervisor import paths
 from wzp_supervisor.cli.hub_client import HubClient, RequestFailed
 from wzp_supervisor.config import ConfigError, parse_config_text
+from wzp_supervisor.preflight import config_warnings
 from wzp_supervisor.task_model import Task
 
 pytestmark = pytest.mark.timeout(600)
@@ -421,3 +422,13 @@ def test_a_pool_whose_program_is_missing_fails_its_tasks_naming_it(
     assert "could not start /nonexistent/claude" in reply["task"]["error"]
     assert "No such file or directory" in reply["task"]["error"]
     assert hub("status")["daemon"]["pid"] == wzp_env.daemon_pid()
+
+
+def test_config_check_warns_about_a_pool_program_that_cannot_run() -> None:
+    config = parse_config_text(
+        "pools:\n  b:\n    command: [/nope/claude]\n    environment: {X: '${WZP_UNSET_ZZ}'}\n",
+        "x.yaml",
+    )
+    shown = [str(w) for w in config_warnings(config, {"PATH": "/usr/bin"})]
+    assert "x.yaml:3: warning: pools.b.command: /nope/claude: no such file; " in shown[-2]
+    assert shown[-1].startswith("x.yaml:4: warning: pools.b.environment.X: ${WZP_UNSET_ZZ}")
