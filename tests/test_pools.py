@@ -432,3 +432,23 @@ def test_config_check_warns_about_a_pool_program_that_cannot_run() -> None:
     shown = [str(w) for w in config_warnings(config, {"PATH": "/usr/bin"})]
     assert "x.yaml:3: warning: pools.b.command: /nope/claude: no such file; " in shown[-2]
     assert shown[-1].startswith("x.yaml:4: warning: pools.b.environment.X: ${WZP_UNSET_ZZ}")
+
+
+def test_a_pool_added_by_reload_takes_tasks_and_a_removed_one_is_gone(
+    wzp_env: WzpEnv, stub: ModelStub
+) -> None:
+    start_daemon(wzp_env, stub, min=0, max=1)
+    config = json.loads(pool_config(wzp_env, stub, min=0, max=1))
+    config["pools"]["extra"] = config["pools"].pop("batch")
+    (wzp_env.config_dir / "config.yaml").write_text(json.dumps(config))
+    wzp_env.wzp("reload", "--wait", check=True, timeout=60)
+
+    def extra_listed() -> bool:
+        return [p["name"] for p in hub("pool.list")["pools"]] == ["extra"]
+
+    wait_until(extra_listed, "the reloaded pools")
+    reply = hub("task.submit", prompt="hello", pool="extra", wait=True, timeout=50)
+    assert reply["done"] and reply["response"] == "stub reply: hello"
+    with pytest.raises(RequestFailed) as err:
+        hub("task.submit", prompt="x", pool="batch")
+    assert err.value.code == "not_found" and "extra" in err.value.message
