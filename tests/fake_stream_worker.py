@@ -3,8 +3,9 @@ reply per user line, for cases the real CLI shows only with a subscription login
 
 Ignores its arguments. For a prompt ``rate-limit:N`` seen for the first time (a marker file in
 the working directory remembers it) it reports a rejecting ``rate_limit_event`` that resets in
-N seconds and ends the turn with an HTTP 429 error result; any other prompt, or the same one
-again, gets ``fake reply: PROMPT``. Costs add up per process like the CLI's.
+N seconds and ends the turn with an HTTP 429 error result; ``sleep:N`` answers after N
+seconds; any other prompt, or the same one again, gets ``fake reply: PROMPT``. Costs add up
+per process like the CLI's.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ def main() -> None:
             text = "API Error: 429 rate limit reached"
             result = {"is_error": True, "api_error_status": 429, "result": text}
         else:
+            if prompt.startswith("sleep:"):
+                time.sleep(float(prompt.split(":", 1)[1]))
             cost += 0.01
             content = [{"type": "text", "text": f"fake reply: {prompt}"}]
             emit({"type": "assistant", "message": {"content": content}, "session_id": session})

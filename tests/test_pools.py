@@ -452,3 +452,18 @@ def test_a_pool_added_by_reload_takes_tasks_and_a_removed_one_is_gone(
     with pytest.raises(RequestFailed) as err:
         hub("task.submit", prompt="x", pool="batch")
     assert err.value.code == "not_found" and "extra" in err.value.message
+
+
+def test_concurrency_bounds_the_running_tasks_below_max(wzp_env: WzpEnv, stub: ModelStub) -> None:
+    fake = [sys.executable, str(FAKE_WORKER)]
+    start_daemon(wzp_env, stub, min=0, max=4, concurrency=2, command=fake)
+    ids = [hub("task.submit", prompt="sleep:0.5", pool="batch")["task"]["id"] for _ in range(6)]
+    peak = 0
+    while True:
+        pool = the_pool()
+        peak = max(peak, pool["running"], sum(w["state"] == "busy" for w in pool["workers"]))
+        if not pool["queued"] and not pool["running"]:
+            break
+        time.sleep(0.02)
+    assert peak == 2
+    assert [t["state"] for t in wait_all(ids)] == ["done"] * 6
