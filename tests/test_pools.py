@@ -301,6 +301,8 @@ def test_a_worker_is_recycled_after_its_turn_limit_and_events_carry_the_pool(
     assert "task_duration_seconds_count 3.0" in metrics
     status = hub("status")
     assert status["pools"][0]["name"] == "batch"
+    for args in (("status",), ("list",), ("task", "list")):
+        wzp_env.wzp(*args, check=True)  # the views take the pools and pool tasks in their stride
 
 
 def test_the_seed_task_request_routes_to_a_pool_named_as_its_workspace(
