@@ -58,7 +58,7 @@ TICK_S = 0.5
 INTERRUPT_GRACE_S = 15.0
 """Seconds an interrupted turn has to end before its worker is replaced."""
 EARLY_DEATH_S = 5.0
-"""A worker that dies this soon without finishing a turn counts as a failed start."""
+"""A warm spare that dies this soon without a turn counts as a failed start (backoff)."""
 CANNOT_RUN = frozenset({errno.ENOENT, errno.EACCES, errno.ENOEXEC, errno.ENOTDIR})
 """Spawn errors that mean the pool's command or directory is wrong, not busy."""
 DEFAULT_PAUSE_S = 60.0
@@ -336,7 +336,11 @@ class Pools(FeatureBase):
                 task.session = "new"
                 self._requeue(task, reason, count=True)
         if pool is not None and worker.state != "stopping":
-            early = worker.turns == 0 and time.time() - worker.started < EARLY_DEATH_S
+            # a spare that dies before any work: its command or flags are wrong (a task's
+            # worker dying costs that task its retry, which bounds the restarts already)
+            early = (
+                task is None and worker.turns == 0 and time.time() - worker.started < EARLY_DEATH_S
+            )
             if early:
                 self._failed_start(pool, f"worker {worker.name} {how} at start")
             else:
