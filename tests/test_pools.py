@@ -469,3 +469,22 @@ def test_concurrency_bounds_the_running_tasks_below_max(wzp_env: WzpEnv, stub: M
         time.sleep(0.02)
     assert peak == 2
     assert [t["state"] for t in wait_all(ids)] == ["done"] * 6
+
+
+def test_a_spare_that_dies_at_start_is_retried_with_backoff_not_in_a_loop(
+    wzp_env: WzpEnv, stub: ModelStub
+) -> None:
+    start_daemon(wzp_env, stub, min=1, max=1, command=["/bin/false"])
+
+    def failures() -> list[dict[str, Any]]:
+        events = hub("events.recent", limit=1000)["events"]
+        return [e for e in events if e["event"] == "Error" and "at start" in e["reason"]]
+
+    wait_until(lambda: len(failures()) >= 2, "two failed starts")
+    found = failures()
+    assert "pool batch: worker batch/w1 exited (code 1) at start" in found[0]["reason"]
+    starts = [
+        e for e in hub("events.recent", limit=1000)["events"] if e["event"] == "PoolWorkerStarted"
+    ]
+    assert len(starts) < 10  # 1 s, 2 s, 4 s … between starts, not a tight loop
+    assert hub("ping")["pid"] == wzp_env.daemon_pid()
