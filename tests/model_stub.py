@@ -58,6 +58,8 @@ class ErrorReply:
     status: int
     message: str
     error_type: str = ""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """Extra response headers (``anthropic-ratelimit-unified-reset`` for a 429, say)."""
 
     @property
     def body(self) -> dict[str, Any]:
@@ -281,12 +283,17 @@ class ModelStub:
         return reply.tool_id
 
     def reply_error(
-        self, status: int, message: str, error_type: str = "", prompt: str | None = None
+        self,
+        status: int,
+        message: str,
+        error_type: str = "",
+        prompt: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         """Queue an HTTP error answer (e.g. 400, 429, 500) for the next main-conversation
         request; with ``prompt``, answer it instead to every main request whose last user
-        text is ``prompt`` (however often the CLI retries)."""
-        reply = ErrorReply(status, message, error_type)
+        text is ``prompt`` (however often the CLI retries). ``headers`` are sent with it."""
+        reply = ErrorReply(status, message, error_type, dict(headers or {}))
         with self._lock:
             if prompt is None:
                 self._queue.append(reply)
@@ -383,8 +390,16 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             return raw.decode("utf-8", "replace")
 
-    def _send(self, status: int, body: bytes, content_type: str) -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("request-id", f"req_stub{next(_ids):08d}")
@@ -392,8 +407,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
         self.wfile.flush()
 
-    def _send_json(self, status: int, data: Any) -> None:
-        self._send(status, json.dumps(data).encode(), "application/json")
+    def _send_json(self, status: int, data: Any, headers: Mapping[str, str] | None = None) -> None:
+        self._send(status, json.dumps(data).encode(), "application/json", headers)
 
     def _handle(self) -> None:
         body = self._read_body() if self.command in ("POST", "PUT", "PATCH") else None
@@ -406,7 +421,7 @@ class _Handler(BaseHTTPRequestHandler):
             reply, recorded.main = self.owner.next_reply(body)
             model = str(body.get("model", "claude-stub")) if isinstance(body, dict) else "stub"
             if isinstance(reply, ErrorReply):
-                self._send_json(reply.status, reply.body)
+                self._send_json(reply.status, reply.body, reply.headers)
             elif isinstance(reply, StallReply):
                 self._stall(reply, model)
             elif isinstance(body, dict) and body.get("stream"):

@@ -14,9 +14,11 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Callable
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 import psutil
 from circus.arbiter import Arbiter
@@ -66,6 +68,42 @@ class _AdoptedWorker(psutil.Process):
         with contextlib.suppress(psutil.Error):
             super().wait(timeout)
         return self.returncode
+
+
+class _PipedProcess(Process):  # type: ignore[misc]
+    """A circus process whose stdin, stdout and stderr are pipes owned by the daemon.
+
+    Circus pipes stdout/stderr only into its stream redirectors and never stdin; a headless
+    worker is driven through its stdin and read on the daemon's loop, so the pipes are handed
+    to the caller and circus leaves them alone (``close_output_channels`` does nothing).
+    """
+
+    def spawn(self) -> None:
+        self.started = time.time()
+        self._worker = subprocess.Popen(
+            [self.cmd, *self.args],
+            cwd=self.working_dir,
+            env=self.env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            close_fds=True,
+            start_new_session=True,
+        )
+
+    def close_output_channels(self) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class PipedChild:
+    """A process started with pipes: its pid, create time and the parent's pipe ends."""
+
+    pid: int
+    create_time: float
+    stdin: IO[bytes]
+    stdout: IO[bytes]
+    stderr: IO[bytes]
 
 
 def exit_code_of(status: int) -> int:
@@ -189,6 +227,51 @@ class CircusBackend:
             except psutil.NoSuchProcess:
                 return process.pid, 0.0
         return None
+
+    def add_piped(self, name: str, argv: Sequence[str], cwd: str, env: Mapping[str, str]) -> None:
+        """Register a watcher whose process the daemon drives through pipes (``spawn_piped``).
+
+        Circus never starts, respawns or stops it by itself: exits are reported through
+        ``on_exit`` like every other watcher's, and stopping is ``terminate_tree``.
+        """
+        self.arbiter.add_watcher(
+            name,
+            argv[0],
+            args=list(argv[1:]),
+            working_dir=cwd,
+            env=dict(env),
+            copy_env=False,
+            copy_path=False,
+            numprocesses=1,
+            respawn=False,
+            autostart=False,
+            stop_children=True,
+            max_retry=1,
+        )
+
+    def spawn_piped(self, name: str) -> PipedChild:
+        """Start the process of a watcher registered by ``add_piped``; OSError when the
+        program cannot be started."""
+        watcher = self._watcher(name)
+        process = _PipedProcess(
+            watcher.name,
+            watcher._nextwid,
+            watcher.cmd,
+            args=watcher.args,
+            working_dir=watcher.working_dir,
+            env=watcher.env,
+            watcher=watcher,
+            spawn=True,
+        )
+        worker: subprocess.Popen[bytes] = process._worker
+        assert worker.stdin and worker.stdout and worker.stderr  # spawned with pipes
+        watcher.processes[worker.pid] = process
+        watcher._status = "active"
+        try:
+            created = psutil.Process(worker.pid).create_time()
+        except psutil.NoSuchProcess:
+            created = 0.0
+        return PipedChild(worker.pid, created, worker.stdin, worker.stdout, worker.stderr)
 
     def adopt(self, name: str, pid: int) -> float:
         """Make the live process ``pid`` the watcher's process without spawning; its create

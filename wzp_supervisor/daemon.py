@@ -39,6 +39,7 @@ from wzp_supervisor.hub import HubServer
 from wzp_supervisor.observe import Observer
 from wzp_supervisor.plugin_token import plugin_token
 from wzp_supervisor.plugins import PluginHost
+from wzp_supervisor.pools import Pools
 from wzp_supervisor.process_control import ProcessControl
 from wzp_supervisor.process_table import ProcessTable
 from wzp_supervisor.protocol import ProtocolError
@@ -118,7 +119,9 @@ class Daemon:
         health = AgentHealth(ctx, states)
         tasks = TaskQueue(ctx, states)
         task_requests = TaskRequests(tasks)
-        observer = Observer(ctx, tasks)
+        self.pools = Pools(ctx, self.backend, tasks)
+        control.status_sections["pools"] = self.pools.summary
+        observer = Observer(ctx, tasks, pools=self.pools.summary)
         worktrees = Worktrees(ctx)
         self.workspaces.add_hook(worktrees)
         reloader = Reloader(ctx, self.notifier, config_path, self.apply_config)
@@ -131,6 +134,7 @@ class Daemon:
             health,
             tasks,
             task_requests,
+            self.pools,
             observer,
             worktrees,
             reloader,
@@ -282,6 +286,7 @@ class Daemon:
 
     def _on_exits(self, exits: list[ProcessExit]) -> None:
         self.processes.on_exits(exits)
+        self.pools.on_exits(exits)
 
     # -- persistence ------------------------------------------------------------------------
 

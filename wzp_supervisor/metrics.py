@@ -23,7 +23,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
-from wzp_supervisor.states import FOLDED, shown_state
+from wzp_supervisor.states import FOLDED, POOL_WORKER_STATES, shown_state
 from wzp_supervisor.states import SHOWN_STATES as STATES
 
 log = logging.getLogger(__name__)
@@ -85,11 +85,46 @@ class PoolCollector(Collector):
         yield nprocs
 
 
+class WorkerPoolCollector(Collector):
+    """Gauges of the headless worker pools from ``source()`` (``pool.list`` entries)."""
+
+    def __init__(self, source: Callable[[], Sequence[Mapping[str, Any]]]) -> None:
+        self.source = source
+
+    def collect(self) -> Iterator[Metric]:
+        workers = GaugeMetricFamily(
+            "wzp_pool_workers", "Worker processes of each pool, by state.", labels=["pool", "state"]
+        )
+        depth = GaugeMetricFamily(
+            "wzp_pool_queue_depth", "Tasks queued for each pool.", labels=["pool"]
+        )
+        for pool in self.source():
+            name = str(pool.get("name"))
+            states = [str(w.get("state")) for w in pool.get("workers") or []]
+            for state in POOL_WORKER_STATES:
+                workers.add_metric([name, state], states.count(state))
+            depth.add_metric([name], float(pool.get("queued") or 0))
+        yield workers
+        yield depth
+
+
 class Metrics:
     """The registry: pool gauges, event counters and the daemon's own process metrics."""
 
-    def __init__(self, source: Callable[[], Snapshot]) -> None:
+    def __init__(
+        self,
+        source: Callable[[], Snapshot],
+        pools: Callable[[], Sequence[Mapping[str, Any]]] = tuple,
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
+        self.task_cost = Counter(
+            "wzp_task_cost_usd",
+            "Cost in dollars of the turns pool tasks ran, by pool.",
+            ["pool"],
+            registry=None,
+        )
+        self.registry.register(self.task_cost)
+        self.registry.register(WorkerPoolCollector(pools))
         self.errors = Counter("errors", "Error events published by the daemon.", registry=None)
         self.task_duration = Histogram(
             "task_duration_seconds",
@@ -118,6 +153,9 @@ class Metrics:
         """
         name = event.get("event")
         task = event.get("task")
+        cost = event.get("cost_usd")
+        if name in ("TaskCompleted", "TaskFailed") and isinstance(cost, int | float) and cost > 0:
+            self.task_cost.labels(str(event.get("pool"))[:64]).inc(float(cost))
         if name == "Error":
             self.errors.inc()
         elif name == "HealthCheckFailed":

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import psutil
@@ -26,7 +27,13 @@ from wzp_supervisor.metrics import Metrics, MetricsServer, Snapshot
 from wzp_supervisor.plugin_token import plugin_token
 from wzp_supervisor.sampler import Sampler, TreeSample
 from wzp_supervisor.states import SUPERVISION_EVENT_STATES, ProcessInfo
-from wzp_supervisor.status_file import TransitionLog, build_status, encode_bounded, write_atomic
+from wzp_supervisor.status_file import (
+    TransitionLog,
+    build_status,
+    encode_bounded,
+    pool_counts,
+    write_atomic,
+)
 from wzp_supervisor.task_queue import TaskQueue
 
 log = logging.getLogger("wzp.observe")
@@ -35,16 +42,22 @@ event_log = logging.getLogger("wzp.events")
 SAMPLE_INTERVAL = 1.0
 DEBOUNCE = 0.1
 # Events whose arrival rewrites status.json soon.
-REFRESH_TOPICS = frozenset({"process", "state", "workspace", "task", "agent"})
+REFRESH_TOPICS = frozenset({"process", "state", "workspace", "task", "agent", "pool"})
 WARNING_EVENTS = frozenset({"Error", "ProcessFatal", "ProcessExited"})
 
 
 class Observer(FeatureBase):
     """Sampler, status.json writer, event log, transitions, notifications and metrics."""
 
-    def __init__(self, ctx: DaemonContext, tasks: TaskQueue) -> None:
+    def __init__(
+        self,
+        ctx: DaemonContext,
+        tasks: TaskQueue,
+        pools: Callable[[], Sequence[Mapping[str, Any]]] = tuple,
+    ) -> None:
         self.ctx = ctx
         self.tasks = tasks
+        self.pools = pools
         self.sampler = Sampler()
         self.samples: dict[str, TreeSample] = {}
         self.sample_cpu = 0.0  # cpu seconds the last sample cost
@@ -58,7 +71,7 @@ class Observer(FeatureBase):
             log.warning("no plugin token: %s", exc)
             self.token = None
         self.notifier = Notifier(ctx.config().notifications)
-        self.metrics = Metrics(self._metrics_source)
+        self.metrics = Metrics(self._metrics_source, pools)
         self.metrics_server: MetricsServer | None = None
         self._self = psutil.Process()
         self._self.cpu_percent(None)
@@ -181,6 +194,7 @@ class Observer(FeatureBase):
             },
             transitions=self.transitions.to_list(),
         )
+        document["pools"] = pool_counts(self.pools())
         document["token"] = self.token
         return document
 

@@ -109,7 +109,8 @@ def config_warnings(config: Config, environ: Mapping[str, str]) -> list[ConfigWa
 
     - a pane's program that is not on ``environ["PATH"]`` (``wzp`` itself excepted);
     - ``CLAUDE_API_KEY`` set for a process: Claude Code reads ``ANTHROPIC_API_KEY``;
-    - a ``${VAR}`` (without a ``:-default``) whose variable is unset in ``environ``.
+    - a ``${VAR}`` (without a ``:-default``) whose variable is unset in ``environ``;
+    - the same for each pool's command and environment.
     """
     out: list[ConfigWarning] = []
     path = environ.get("PATH")
@@ -131,6 +132,17 @@ def config_warnings(config: Config, environ: Mapping[str, str]) -> list[ConfigWa
             out.append(_warning(config, key, message))
     key = ("processes", "claude_code", "environment")
     out += _env_warnings(config, config.processes.environment, key, environ)
+    for name, pool in config.pools.items():
+        command = pool.command or config.processes.command
+        resolved, _ = resolve_environment(pool.environment, environ)
+        reason = _program_problem(None, command, resolved.get("PATH", path))
+        if reason:
+            pool_key: tuple[str, ...] = (
+                ("pools", name, "command") if pool.command else ("pools", name)
+            )
+            message = _explain(reason) + "; the pool's tasks will fail"
+            out.append(_warning(config, pool_key, message))
+        out += _env_warnings(config, pool.environment, ("pools", name, "environment"), environ)
     return out
 
 

@@ -7,7 +7,7 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -38,6 +38,8 @@ class ProcessControl(FeatureBase):
         self.warnings = warnings
         self.config_path = config_path
         self.request_stop = request_stop
+        self.status_sections: dict[str, Callable[[], Any]] = {}
+        """Further sections of the ``status`` reply (``pools``), by name."""
         register = ctx.hub.register
         register("ping", self.ping)
         register("status", self.status)
@@ -62,11 +64,14 @@ class ProcessControl(FeatureBase):
         }
 
     async def status(self, msg: dict[str, Any]) -> dict[str, Any]:
-        return {
+        reply = {
             "daemon": await self.ping(msg),
             "workspaces": self.ctx.workspaces.listing(),
             "processes": self.ctx.snapshot(),
         }
+        for name, section in self.status_sections.items():
+            reply[name] = section()
+        return reply
 
     def _targets(self, msg: dict[str, Any]) -> list[ManagedProcess]:
         target = protocol.field(msg, "target", str)

@@ -26,6 +26,11 @@ PROCESS_STATES: tuple[ProcessState, ...] = (
 )
 """Every state of a supervised process."""
 
+PoolWorkerState = Literal["starting", "idle", "busy", "stopping"]
+POOL_WORKER_STATES: tuple[PoolWorkerState, ...] = ("starting", "idle", "busy", "stopping")
+"""Every state of a headless pool worker (``pool.list``, the ``pools`` of status and
+status.json): started but not yet given work, waiting for a task, running one, going away."""
+
 AGENT_STATES = (
     "starting",
     "busy",

@@ -135,6 +135,26 @@ def build_status(
     }
 
 
+def pool_counts(pools: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per pool (``pool.list`` entries): queued and running tasks, workers by state, and
+    the epoch time its dispatch is paused until by a rate limit (null when not paused)."""
+    out: dict[str, dict[str, Any]] = {}
+    for pool in pools:
+        workers = list(pool.get("workers") or [])
+        states = [str(w.get("state")) for w in workers]
+        out[str(pool.get("name"))] = {
+            "queued": pool.get("queued", 0),
+            "running": pool.get("running", 0),
+            "workers": len(workers),
+            "idle": states.count("idle"),
+            "busy": states.count("busy"),
+            "min": pool.get("min"),
+            "max": pool.get("max"),
+            "rate_limited_until": pool.get("rate_limited_until"),
+        }
+    return out
+
+
 def encode(document: Mapping[str, Any]) -> bytes:
     """Compact JSON."""
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()

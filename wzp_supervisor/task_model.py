@@ -52,15 +52,30 @@ class Task:
     error: str | None = None
     attempts: int = 0
     requeues: int = 0
+    pool: str | None = None  # a pool task runs on a headless worker of this pool
+    session: str | None = None  # pool tasks: "new", "reuse" or a session id to resume
+    outcome: dict[str, Any] | None = None  # pool tasks: the structured result of the turn
 
     def to_json(self) -> dict[str, Any]:
-        """JSON-ready form (replies and state.json)."""
-        return asdict(self)
+        """JSON-ready form (replies and state.json); a pool task's ``result`` is its structured
+        outcome (the text is ``result.text``)."""
+        data = asdict(self)
+        outcome = data.pop("outcome")
+        if self.pool is not None:
+            data["result"] = outcome
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Task | None:
         """A task from its saved form, or None when it is unusable."""
-        known = {f.name for f in fields(cls)}
+        known = {f.name for f in fields(cls)} - {"outcome"}
+        data = dict(data)
+        if isinstance(data.get("result"), Mapping):  # a pool task's structured result
+            outcome = dict(data["result"])
+            text = outcome.get("text")
+            data["result"] = text if isinstance(text, str) else None
+        else:
+            outcome = None
         try:
             task = cls(**{k: v for k, v in data.items() if k in known})
         except TypeError:
@@ -69,10 +84,13 @@ class Task:
             return None
         if not isinstance(task.prompt, str):
             return None
+        task.outcome = outcome
         return task
 
     def matches(self, target: str, workspace: str) -> bool:
         """Whether an agent ``target`` of ``workspace`` may run this queued task."""
+        if self.pool is not None:
+            return False  # a pool's workers take it
         if self.target is not None:
             return self.target == target
         return self.workspace is None or self.workspace == workspace

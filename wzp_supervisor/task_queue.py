@@ -170,6 +170,7 @@ class TaskQueue(FeatureBase):
             target=task.target,
             workspace=task.workspace,
             priority=task.priority,
+            **_pool_fields(task),
         )
         self.ctx.schedule_save()
         if pump:
@@ -218,13 +219,21 @@ class TaskQueue(FeatureBase):
                 target=task.agent,
                 result=excerpt,
                 duration=duration,
+                **_pool_fields(task),
             )
         elif state == "failed":
             self.ctx.bus.publish(
-                "TaskFailed", "task", task=task.id, target=task.agent, reason=error
+                "TaskFailed",
+                "task",
+                task=task.id,
+                target=task.agent,
+                reason=error,
+                **_pool_fields(task),
             )
         else:
-            self.ctx.bus.publish("TaskCancelled", "task", task=task.id, target=task.agent)
+            self.ctx.bus.publish(
+                "TaskCancelled", "task", task=task.id, target=task.agent, **_pool_fields(task)
+            )
         self.ctx.schedule_save()
         self._pump()
 
@@ -414,3 +423,13 @@ class TaskQueue(FeatureBase):
         for task in list(self.queued.values()):
             if task.workspace == workspace or (task.target or "").startswith(prefix):
                 self.finish(task, "failed", error=f"workspace {workspace} was deleted")
+
+
+def _pool_fields(task: Task) -> dict[str, Any]:
+    """What events about a pool task add: its pool, and its cost once it has run."""
+    if task.pool is None:
+        return {}
+    fields: dict[str, Any] = {"pool": task.pool}
+    if task.outcome is not None:
+        fields["cost_usd"] = task.outcome.get("cost_usd")
+    return fields

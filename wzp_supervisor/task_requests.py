@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from wzp_supervisor import protocol
@@ -45,14 +46,42 @@ class TaskRequests(FeatureBase):
         return self._reply(task)
 
     async def handle_submit(self, msg: dict[str, Any]) -> dict[str, Any]:
-        """``task.submit {prompt, workspace?, priority?}``: queue for the next idle agent."""
+        """``task.submit {prompt, workspace? | pool?, session?, priority?}``: queue for the
+        next idle agent (of a workspace), or for a worker of a pool. A ``workspace`` that
+        names no workspace but a pool is that pool (the seed's TaskRequest routes so)."""
         prompt = _prompt(msg, "prompt")
         workspace = protocol.field(msg, "workspace", str, required=False)
+        pool = protocol.field(msg, "pool", str, required=False)
+        session = protocol.field(msg, "session", str, required=False)
         priority = protocol.field(msg, "priority", int, required=False) or 0
+        pools = self.queue.ctx.config().pools
+        if workspace is not None and pool is not None:
+            raise ProtocolError(protocol.INVALID, "give either 'workspace' or 'pool', not both")
+        if (
+            workspace is not None
+            and workspace not in self.queue.ctx.workspaces.records
+            and workspace in pools
+        ):
+            workspace, pool = None, workspace
         if workspace is not None and workspace not in self.queue.ctx.workspaces.records:
             raise ProtocolError(protocol.NOT_FOUND, f"no workspace named {workspace!r}")
+        if pool is not None and pool not in pools:
+            known = ", ".join(sorted(pools)) or "none configured"
+            raise ProtocolError(protocol.NOT_FOUND, f"no pool named {pool!r} ({known})")
+        if session is not None:
+            if pool is None:
+                raise ProtocolError(protocol.INVALID, "'session' is for pool tasks only")
+            _check_session(session)
         task = self.queue.add(
-            Task(id="", seq=0, prompt=prompt, workspace=workspace, priority=priority)
+            Task(
+                id="",
+                seq=0,
+                prompt=prompt,
+                workspace=workspace,
+                priority=priority,
+                pool=pool,
+                session=session,
+            )
         )
         if protocol.field(msg, "wait", bool, required=False):
             await self.queue.wait(task, protocol.field(msg, "timeout", float, required=False))
@@ -65,10 +94,15 @@ class TaskRequests(FeatureBase):
         return self._reply(task)
 
     async def handle_list(self, msg: dict[str, Any]) -> dict[str, Any]:
-        """``task.list {state?, limit?}``: tasks, oldest first."""
+        """``task.list {state?, limit?, pool?}``: tasks, oldest first."""
         state = protocol.field(msg, "state", str, required=False)
         limit = protocol.field(msg, "limit", int, required=False)
-        tasks = [t for t in self.queue.tasks.values() if state is None or t.state == state]
+        pool = protocol.field(msg, "pool", str, required=False)
+        tasks = [
+            t
+            for t in self.queue.tasks.values()
+            if (state is None or t.state == state) and (pool is None or t.pool == pool)
+        ]
         tasks.sort(key=lambda t: t.seq)
         if limit is not None and limit >= 0:
             tasks = tasks[-limit:] if limit else []
@@ -160,6 +194,18 @@ class TaskRequests(FeatureBase):
             "done": task.state in TERMINAL,
             "response": task.result if task.state == "done" else None,
         }
+
+
+SESSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+
+
+def _check_session(session: str) -> None:
+    """``new``, ``reuse`` or a session id (letters, digits, ``-_.:``)."""
+    if session not in ("new", "reuse") and not SESSION_RE.match(session):
+        raise ProtocolError(
+            protocol.INVALID,
+            f"'session' must be 'new', 'reuse' or a session id, not {session[:80]!r}",
+        )
 
 
 def _prompt(msg: dict[str, Any], name: str) -> str:

@@ -24,6 +24,7 @@ from wzp_supervisor.config.schema import (
     MetricsConfig,
     NotificationsConfig,
     PaneTemplate,
+    PoolConfig,
     ProcessDefaults,
     UiConfig,
     WorkspaceTemplate,
@@ -161,6 +162,19 @@ def _processes(ctx: Ctx, value: object, path: KeyPath) -> ProcessDefaults:
     return s.get("claude_code", v.reader(ProcessDefaults), ProcessDefaults())
 
 
+def _pools(ctx: Ctx, value: object, path: KeyPath) -> Mapping[str, PoolConfig]:
+    out = {}
+    for name, item in v.mapping(ctx, value, path).items():
+        v.name("pool")(ctx, name, (*path, name))
+        _, read = v.read_fields(PoolConfig, ctx, item, (*path, name))
+        pool = PoolConfig(name=name, **read)
+        if pool.max < pool.min:
+            key = "max" if "max" in read else "min"
+            raise ctx.error((*path, name, key), f"max ({pool.max}) is below min ({pool.min})")
+        out[name] = pool
+    return MappingProxyType(out)
+
+
 SECTIONS: dict[str, v.Parser[Any]] = {
     "framework": v.reader(FrameworkConfig),
     "workspaces": v.mapping,  # read below: templates depend on each other
@@ -169,6 +183,7 @@ SECTIONS: dict[str, v.Parser[Any]] = {
     "ui": v.reader(UiConfig),
     "metrics": v.reader(MetricsConfig),
     "notifications": v.reader(NotificationsConfig),
+    "pools": _pools,
 }
 """The top-level sections and how each is read."""
 
@@ -204,5 +219,6 @@ def build(doc: Document, path: Path | None) -> Config:
         ui=top.get("ui", SECTIONS["ui"], UiConfig()),
         metrics=top.get("metrics", SECTIONS["metrics"], MetricsConfig()),
         notifications=top.get("notifications", SECTIONS["notifications"], NotificationsConfig()),
+        pools=top.get("pools", _pools, MappingProxyType({})),
         locations=MappingProxyType(dict(doc.lines)),
     )

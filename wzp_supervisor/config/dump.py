@@ -12,7 +12,7 @@ from typing import Any
 import tomli_w
 import yaml
 
-from wzp_supervisor.config.schema import Config, PaneTemplate, WorkspaceTemplate
+from wzp_supervisor.config.schema import Config, PaneTemplate, PoolConfig, WorkspaceTemplate
 from wzp_supervisor.config.source import ConfigFormat
 from wzp_supervisor.config.validate import file_key
 
@@ -98,7 +98,15 @@ def config_to_dict(cfg: Config, mask_secrets: bool = True) -> dict[str, Any]:
         "ui": _plain(cfg.ui),
         "metrics": _plain(cfg.metrics),
         "notifications": _plain(cfg.notifications),
+        "pools": {name: _pool_dict(pool, mask_secrets) for name, pool in cfg.pools.items()},
     }
+
+
+def _pool_dict(pool: PoolConfig, mask_secrets: bool) -> dict[str, Any]:
+    out: dict[str, Any] = _plain(pool)
+    out["cwd"] = os.fspath(pool.cwd) if pool.cwd else None
+    out["environment"] = _mask(pool.environment) if mask_secrets else dict(pool.environment)
+    return out
 
 
 def _drop_none(value: Any) -> Any:

@@ -23,7 +23,10 @@ Isolation = Literal["none", "worktree"]
 Protocol = Literal["unix_socket"]
 OnStall = Literal["notify", "restart"]
 
+PermissionMode = Literal["default", "acceptEdits", "auto", "bypassPermissions", "plan", "dontAsk"]
+
 RESTART_POLICIES: tuple[str, ...] = get_args(RestartPolicy)
+PERMISSION_MODES: tuple[str, ...] = get_args(PermissionMode)
 AGENT_KINDS: tuple[str, ...] = get_args(AgentKind)
 ISOLATIONS: tuple[str, ...] = get_args(Isolation)
 PROTOCOLS: tuple[str, ...] = get_args(Protocol)
@@ -251,6 +254,44 @@ class NotificationsConfig:
     min_interval: float = field(default=30.0, metadata=parsed(v.number(0, 86400)))
 
 
+def _words(ctx: Ctx, value: object, path: KeyPath) -> tuple[str, ...]:
+    """A list of strings (may be empty), or one string split like a shell would."""
+    if isinstance(value, list) and not value:
+        return ()
+    return v.argv(ctx, value, path)
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    """``pools.<name>``: headless Claude Code workers that take tasks (``task.submit {pool}``).
+
+    ``command`` defaults to ``processes.claude_code.command``; ``min`` workers are kept warm,
+    never more than ``max`` run; a worker idle for ``idle_timeout`` seconds is stopped (down to
+    ``min``), and one is replaced after ``max_turns_per_worker`` turns or once it has cost
+    ``max_cost_per_worker`` dollars. ``concurrency`` caps the tasks of this pool running at
+    once (None: ``max``).
+    """
+
+    name: str = field(metadata=INTERNAL)
+    command: tuple[str, ...] | None = field(default=None, metadata=parsed(v.argv))
+    args: tuple[str, ...] = field(default=(), metadata=parsed(_words))
+    min: int = field(default=0, metadata=parsed(v.integer(0, 1000)))
+    max: int = field(default=4, metadata=parsed(v.integer(1, 1000)))
+    idle_timeout: float = field(default=300.0, metadata=parsed(_SECONDS))
+    max_turns_per_worker: int | None = field(default=None, metadata=parsed(v.integer(1, 10**9)))
+    max_cost_per_worker: float | None = field(
+        default=None, metadata=parsed(v.number(0, 10**9, positive=True))
+    )
+    concurrency: int | None = field(default=None, metadata=parsed(v.integer(1, 1000)))
+    permission_mode: PermissionMode | None = field(
+        default=None, metadata=parsed(v.choice(PERMISSION_MODES, "permission mode"))
+    )
+    allowed_tools: tuple[str, ...] = field(default=(), metadata=parsed(_words))
+    cwd: Path | None = field(default=None, metadata=parsed(v.abs_dir))
+    environment: Mapping[str, str] = field(default_factory=_empty, metadata=parsed(v.environment))
+    restart_policy: RestartPolicy = field(default="on-failure", metadata=parsed(_RESTART))
+
+
 @dataclass(frozen=True)
 class Config:
     """The whole validated configuration; ``path`` is None for the built-in one."""
@@ -265,6 +306,7 @@ class Config:
     ui: UiConfig = field(default_factory=UiConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
+    pools: Mapping[str, PoolConfig] = field(default_factory=_empty)
     locations: Mapping[KeyPath, tuple[str, int | None]] = field(
         default_factory=_empty, compare=False, repr=False
     )

@@ -1,0 +1,478 @@
+"""Daemon feature: pools of headless Claude Code workers that take tasks (``task.submit {pool}``).
+
+Each worker is a Circus watcher running ``claude -p`` in stream-json mode with plain pipes
+(``pool_worker.Worker``): the daemon writes one user message per task to its stdin and reads
+the turn's ``result`` from its stdout. Per pool (``pools.<name>`` in the config):
+
+- at most ``max`` worker processes exist, ``min`` are kept running as warm spares, tasks run
+  on at most ``concurrency`` of them at once; highest priority first, FIFO within one;
+- ``session``: ``reuse`` (default: any idle worker, its conversation goes on), ``new`` (a
+  worker that has not taken a turn yet) or a session id (the worker holding it, else a new one
+  started with ``--resume``);
+- a worker idle for ``idle_timeout`` is stopped while more than ``min`` run; one is replaced
+  after ``max_turns_per_worker`` turns or ``max_cost_per_worker`` dollars;
+- a worker that dies mid-task: the task is queued again once (new session), then fails;
+  a worker that ends by itself is replaced as a warm spare as ``restart_policy`` says
+  (``always``; ``on-failure``: unless it exited 0; ``never``), and with the next task anyway;
+  workers that die at start make the pool wait 1, 2, 4 … 60 s before the next start;
+- ``task.cancel`` of a running task sends the ``interrupt`` control request; the worker
+  takes the next task once the interrupted turn has ended;
+- a ``rate_limit_event`` that refuses requests, or a turn that ends in HTTP 429, pauses the
+  pool's dispatch until the reset time the CLI reports; the task waits, it does not fail.
+
+Tasks live in the ``TaskQueue`` table (``task.wait/show/list/cancel`` work for them).
+Events: PoolWorkerStarted, PoolWorkerExited, PoolRateLimited, PoolResumed; TaskStarted,
+TaskCompleted, TaskFailed and TaskRequeued carry ``pool``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from wzp_supervisor import stream_json as sj
+from wzp_supervisor.circus_backend import CircusBackend, ProcessExit
+from wzp_supervisor.features import DaemonContext, FeatureBase
+from wzp_supervisor.pool_model import (
+    STOP_GRACE_S,
+    Pool,
+    PoolEntry,
+    idle_worker,
+    pool_entry,
+    pool_environment,
+)
+from wzp_supervisor.pool_worker import Worker
+from wzp_supervisor.process_tree import terminate_tree
+from wzp_supervisor.restart_policy import describe_exit
+from wzp_supervisor.task_model import MAX_REQUEUES, Task
+from wzp_supervisor.task_queue import TaskQueue
+
+log = logging.getLogger("wzp_supervisor.pools")
+
+TICK_S = 0.5
+"""How often idle workers, rate-limit pauses and warm spares are looked at."""
+INTERRUPT_GRACE_S = 15.0
+"""Seconds an interrupted turn has to end before its worker is replaced."""
+EARLY_DEATH_S = 5.0
+"""A warm spare that dies this soon without a turn counts as a failed start (backoff)."""
+CANNOT_RUN = frozenset({errno.ENOENT, errno.EACCES, errno.ENOEXEC, errno.ENOTDIR})
+"""Spawn errors that mean the pool's command or directory is wrong, not busy."""
+DEFAULT_PAUSE_S = 60.0
+"""Pause after a 429 when the CLI reported no reset time."""
+
+
+class Pools(FeatureBase):
+    """The pools, their workers and the dispatch of pool tasks."""
+
+    def __init__(self, ctx: DaemonContext, backend: CircusBackend, tasks: TaskQueue) -> None:
+        self.ctx = ctx
+        self.backend = backend
+        self.tasks = tasks
+        self.pools: dict[str, Pool] = {}
+        self._by_watcher: dict[str, Worker] = {}
+        self._jobs: set[asyncio.Task[None]] = set()
+        self._ticker: asyncio.Task[None] | None = None
+        self._dispatch_pending = False
+        self._stopping = False
+        self._request_ids = 0
+        ctx.bus.add_listener(self._on_event)
+        ctx.hub.register("pool.list", self.handle_list)
+
+    # -- feature ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._sync_config()
+        self._ticker = asyncio.ensure_future(self._tick_loop())
+        self._schedule_dispatch()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self.ctx.bus.remove_listener(self._on_event)
+        if self._ticker is not None:
+            self._ticker.cancel()
+        for worker in list(self._by_watcher.values()):
+            self._retire(worker, "the daemon is stopping")
+        if self._jobs:
+            await asyncio.wait(list(self._jobs), timeout=STOP_GRACE_S + 6.0)
+
+    def on_exits(self, exits: list[ProcessExit]) -> None:
+        """Backend callback: worker processes ended (others' exits are ignored)."""
+        for ended in exits:
+            worker = self._by_watcher.get(ended.name)
+            if worker is None or worker.pid != ended.pid:
+                continue
+            worker.exited = True
+            worker.exit_code = ended.exit_code
+            worker.drain()  # its last lines (a result written just before it died)
+            self._gone(worker)
+
+    def task_pools(self) -> list[str]:
+        """The configured pool names."""
+        return list(self.ctx.config().pools)
+
+    # -- config -----------------------------------------------------------------------------
+
+    def _sync_config(self) -> None:
+        configured = self.ctx.config().pools
+        for name, cfg in configured.items():
+            pool = self.pools.get(name)
+            if pool is None:
+                self.pools[name] = Pool(cfg)
+            else:
+                pool.config = cfg
+        for name in [n for n in self.pools if n not in configured]:
+            pool = self.pools[name]
+            for task in [t for t in self.tasks.queued.values() if t.pool == name]:
+                self.tasks.finish(task, "failed", error=f"pool {name} was removed from the config")
+            for worker in list(pool.workers.values()):
+                if worker.state != "busy":
+                    self._retire(worker, "its pool was removed from the config")
+            if not pool.workers:
+                del self.pools[name]
+
+    # -- dispatch ---------------------------------------------------------------------------
+
+    def _schedule_dispatch(self) -> None:
+        if self._dispatch_pending or self._stopping:
+            return
+        self._dispatch_pending = True
+        asyncio.get_running_loop().call_soon(self._dispatch_all)
+
+    def _dispatch_all(self) -> None:
+        self._dispatch_pending = False
+        if self._stopping:
+            return
+        for pool in list(self.pools.values()):
+            try:
+                self._dispatch(pool)
+            except Exception:
+                log.exception("pool %s: dispatch failed", pool.name)
+
+    def _dispatch(self, pool: Pool) -> None:
+        cfg = pool.config
+        if pool.rate_limited_until is not None:
+            if time.time() < pool.rate_limited_until:
+                return
+            pool.rate_limited_until = None
+            self.ctx.bus.publish("PoolResumed", "pool", pool=pool.name)
+        if pool.name not in self.ctx.config().pools:
+            return
+        limit = min(cfg.concurrency or cfg.max, cfg.max)
+        queued = sorted(
+            (t for t in self.tasks.queued.values() if t.pool == pool.name),
+            key=lambda t: (-t.priority, t.seq),
+        )
+        for task in queued:
+            if task.state != "queued":  # failed meanwhile (the pool's program cannot run)
+                continue
+            if pool.busy() >= limit:
+                break
+            worker = idle_worker(pool, task.session)
+            if worker is None and pool.alive() < cfg.max:
+                worker = self._spawn(pool, task.session)
+                if worker is None:
+                    break
+            if worker is None:
+                spare = idle_worker(pool, "reuse")
+                if spare is not None and task.session not in (None, "reuse"):
+                    self._retire(spare, "making room for another session")
+                continue
+            self._run(task, worker)
+        while not pool.hold_spares and pool.alive() < cfg.min:
+            if self._spawn(pool, None) is None:
+                break
+
+    def _spawn(self, pool: Pool, session: str | None) -> Worker | None:
+        if time.monotonic() < pool.spawn_after:
+            return None
+        cfg = pool.config
+        index = pool.next_index
+        pool.next_index += 1
+        watcher = f"pool:{pool.name}:w{index}"
+        name = f"{pool.name}/w{index}"
+        resume = session if session not in (None, "new", "reuse") else None
+        session_id = None if resume is not None else sj.new_session_id()
+        command = cfg.command or self.ctx.config().processes.command
+        argv = sj.worker_argv(
+            command,
+            session_id=session_id,
+            resume=resume,
+            permission_mode=cfg.permission_mode,
+            allowed_tools=cfg.allowed_tools,
+            extra=cfg.args,
+        )
+        env, missing = pool_environment(cfg, name, os.environ)
+        if missing:
+            log.warning("pool %s: unset variables in environment: %s", pool.name, missing)
+        cwd = os.fspath(cfg.cwd or Path.home())
+        try:
+            self.backend.add_piped(watcher, argv, cwd, env)
+            child = self.backend.spawn_piped(watcher)
+        except OSError as exc:
+            reason = f"could not start {argv[0]} in {cwd}: {exc.strerror or exc}"
+            self._failed_start(pool, reason)
+            self._background(self.backend.remove(watcher))
+            if exc.errno in CANNOT_RUN:  # the config is wrong: no task of this pool can run
+                for task in [t for t in self.tasks.queued.values() if t.pool == pool.name]:
+                    self.tasks.finish(task, "failed", error=f"pool {pool.name}: {reason}")
+            return None
+        worker = Worker(pool.name, name, watcher, child, resume or session_id, state="idle")
+        worker.attach(asyncio.get_running_loop(), self._on_line, self._on_eof)
+        pool.workers[watcher] = worker
+        self._by_watcher[watcher] = worker
+        self.ctx.bus.publish(
+            "PoolWorkerStarted", "pool", pool=pool.name, worker=name, pid=child.pid
+        )
+        return worker
+
+    def _failed_start(self, pool: Pool, reason: str) -> None:
+        pool.failures += 1
+        pool.spawn_after = time.monotonic() + min(60.0, 2.0 ** (pool.failures - 1))
+        log.warning("pool %s: %s", pool.name, reason)
+        self.ctx.bus.publish("Error", "error", reason=f"pool {pool.name}: {reason}")
+
+    def _run(self, task: Task, worker: Worker) -> None:
+        self.pools[worker.pool].hold_spares = False
+        del self.tasks.queued[task.id]
+        task.state, task.agent, task.started = "running", worker.name, time.time()
+        task.attempts += 1
+        worker.task, worker.state, worker.text = task, "busy", []
+        worker.send(sj.user_line(task.prompt, worker.session_id))
+        self.ctx.bus.publish(
+            "TaskStarted", "task", task=task.id, target=worker.name, pool=task.pool
+        )
+        self.ctx.schedule_save()
+
+    # -- worker output ----------------------------------------------------------------------
+
+    def _on_line(self, worker: Worker, line: bytes) -> None:
+        try:
+            message = sj.parse_line(line)
+            if message is None:
+                log.warning(
+                    "pool worker %s: skipped a line that is not a JSON message: %s",
+                    worker.name,
+                    sj.describe_bad_line(line),
+                )
+                return
+            session = sj.session_of(message)
+            if session is not None:
+                worker.session_id = session
+            if message.type == "assistant":
+                worker.text.append(sj.assistant_text(message))
+            elif message.type == "rate_limit_event":
+                rejected, until = sj.rate_limit_reset(message)
+                if rejected:
+                    self._pause(worker.pool, until)
+            elif message.type == "result":
+                self._turn_ended(worker, message)
+            else:
+                delay = sj.retry_pause(message)
+                if delay is not None:  # the CLI waits this long, then tries again itself
+                    self._pause(worker.pool, time.time() + delay)
+        except Exception:
+            log.exception("pool worker %s: could not handle a line", worker.name)
+
+    def _turn_ended(self, worker: Worker, message: sj.Message) -> None:
+        total = sj.total_cost(message)
+        delta = total - worker.cost_usd if total is not None else 0.0
+        if total is not None:
+            worker.cost_usd = total
+        worker.turns += 1
+        task, worker.task, worker.interrupting = worker.task, None, False
+        text, worker.text = "".join(worker.text), []
+        if task is not None and task.state == "running":
+            if sj.is_rate_limited(message):
+                self._requeue(task, "rate limited (HTTP 429)", count=False)
+                pool = self.pools.get(worker.pool)
+                if pool is not None and pool.rate_limited_until is None:
+                    self._pause(worker.pool, None)
+            else:
+                result = sj.turn_result(message, worker.name, delta, text)
+                task.outcome = dict(result)
+                if result["is_error"]:
+                    why = result["text"][:300] or sj.errors_of(message) or result["subtype"]
+                    self.tasks.finish(task, "failed", result=result["text"], error=why)
+                else:
+                    self.tasks.finish(task, "done", result=result["text"])
+        pool = self.pools.get(worker.pool)
+        cfg = pool.config if pool is not None else None
+        if worker.state == "stopping":
+            return
+        if cfg is None or (
+            (cfg.max_turns_per_worker is not None and worker.turns >= cfg.max_turns_per_worker)
+            or (cfg.max_cost_per_worker is not None and worker.cost_usd >= cfg.max_cost_per_worker)
+        ):
+            self._retire(worker, "recycled (turn or cost limit)")
+        else:
+            worker.state, worker.idle_since = "idle", time.monotonic()
+        self._schedule_dispatch()
+
+    def _on_eof(self, worker: Worker) -> None:
+        del worker  # the exit, reported by the backend, ends the worker
+
+    def _gone(self, worker: Worker) -> None:
+        """The worker's process has exited: forget it, requeue or fail its task."""
+        worker.close()
+        pool = self.pools.get(worker.pool)
+        self._by_watcher.pop(worker.watcher, None)
+        if pool is not None:
+            pool.workers.pop(worker.watcher, None)
+        self._background(self.backend.remove(worker.watcher))
+        code = worker.exit_code
+        how = describe_exit(code) if code is not None else "exited"
+        task = worker.task
+        if task is not None and task.state == "running":
+            reason = f"worker {worker.name} {how} mid-task"
+            if self._stopping:  # stopped with the daemon: the next daemon runs it
+                self._requeue(task, "the daemon stopped", count=False)
+            elif task.requeues >= MAX_REQUEUES:
+                self.tasks.finish(task, "failed", error=f"{reason} (twice; giving up)")
+            else:
+                task.session = "new"
+                self._requeue(task, reason, count=True)
+        if pool is not None and worker.state != "stopping":
+            # a spare that dies before any work: its command or flags are wrong (a task's
+            # worker dying costs that task its retry, which bounds the restarts already)
+            early = (
+                task is None and worker.turns == 0 and time.time() - worker.started < EARLY_DEATH_S
+            )
+            if early:
+                self._failed_start(pool, f"worker {worker.name} {how} at start")
+            else:
+                pool.failures, pool.spawn_after = 0, 0.0
+            policy = pool.config.restart_policy
+            if policy == "never" or (policy == "on-failure" and code == 0):
+                pool.hold_spares = True  # warm spares come back with the next task
+        if pool is not None and not pool.workers and pool.name not in self.ctx.config().pools:
+            del self.pools[pool.name]
+        self.ctx.bus.publish(
+            "PoolWorkerExited", "pool", pool=worker.pool, worker=worker.name, exit_code=code
+        )
+        self._schedule_dispatch()
+
+    def _requeue(self, task: Task, reason: str, count: bool) -> None:
+        if count:
+            task.requeues += 1
+        worker = task.agent
+        task.state, task.agent, task.started = "queued", None, None
+        self.tasks.queued[task.id] = task
+        self.ctx.bus.publish(
+            "TaskRequeued", "task", task=task.id, target=worker, reason=reason, pool=task.pool
+        )
+        self.ctx.schedule_save()
+
+    def _pause(self, name: str, until: float | None) -> None:
+        pool = self.pools.get(name)
+        if pool is None:
+            return
+        until = until if until is not None else time.time() + DEFAULT_PAUSE_S
+        if pool.rate_limited_until is not None and pool.rate_limited_until >= until:
+            return
+        pool.rate_limited_until = until
+        log.warning(
+            "pool %s: rate limited until %s", name, time.strftime("%H:%M:%S", time.localtime(until))
+        )
+        self.ctx.bus.publish("PoolRateLimited", "pool", pool=name, until=until)
+
+    # -- stopping workers -------------------------------------------------------------------
+
+    def _retire(self, worker: Worker, why: str) -> None:
+        if worker.state == "stopping" or worker.exited:
+            return
+        log.info("pool worker %s: stopping (%s)", worker.name, why)
+        worker.state = "stopping"
+        worker.close_stdin()
+        self._background(self._stop_worker(worker))
+
+    async def _stop_worker(self, worker: Worker) -> None:
+        deadline = time.monotonic() + STOP_GRACE_S
+        while not worker.exited and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        if not worker.exited:
+            await terminate_tree(worker.pid, 5.0)
+            for _ in range(100):
+                if worker.exited:
+                    break
+                self.backend.reap()
+                await asyncio.sleep(0.05)
+
+    def _background(self, coro: Any) -> None:
+        job: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._jobs.add(job)
+        job.add_done_callback(self._job_done)
+
+    def _job_done(self, job: asyncio.Task[None]) -> None:
+        self._jobs.discard(job)
+        if not job.cancelled() and job.exception() is not None:
+            log.error("pools: background job failed: %s", job.exception())
+
+    def _interrupt(self, worker: Worker) -> None:
+        self._request_ids += 1
+        worker.interrupting = True
+        if not worker.send(sj.interrupt_line(f"wzp-interrupt-{self._request_ids}")):
+            return
+        asyncio.get_running_loop().call_later(INTERRUPT_GRACE_S, self._interrupt_overdue, worker)
+
+    def _interrupt_overdue(self, worker: Worker) -> None:
+        if worker.interrupting and not worker.exited:
+            self._retire(worker, "its interrupted turn did not end")
+
+    # -- ticks and events -------------------------------------------------------------------
+
+    async def _tick_loop(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            try:
+                self._sync_config()
+                self._reap_idle()
+                self._dispatch_all()
+            except Exception:
+                log.exception("pools: tick failed")
+
+    def _reap_idle(self) -> None:
+        now = time.monotonic()
+        for pool in self.pools.values():
+            running = [w for w in pool.workers.values() if w.state != "stopping"]
+            extra = len(running) - pool.config.min
+            for worker in sorted(running, key=lambda w: w.idle_since):
+                if extra <= 0:
+                    break
+                if worker.state == "idle" and now - worker.idle_since >= pool.config.idle_timeout:
+                    self._retire(worker, f"idle for {pool.config.idle_timeout:g} s")
+                    extra -= 1
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        try:
+            name = event.get("event")
+            if name in ("TaskSubmitted", "TaskRequeued", "DaemonStarted"):
+                self._schedule_dispatch()
+            elif name == "TaskCancelled":
+                task_id = event.get("task")
+                for worker in self._by_watcher.values():
+                    if worker.task is not None and worker.task.id == task_id:
+                        self._interrupt(worker)
+        except Exception:
+            log.exception("pools: could not handle %r", event.get("event"))
+
+    # -- views ------------------------------------------------------------------------------
+
+    def summary(self) -> list[PoolEntry]:
+        """Every pool with its workers, queue and rate-limit pause (``pool.list``)."""
+        out = []
+        configured = self.ctx.config().pools
+        for name in sorted(set(self.pools) | set(configured)):
+            pool = self.pools.get(name) or Pool(configured[name])
+            queued = sum(1 for t in self.tasks.queued.values() if t.pool == name)
+            out.append(pool_entry(pool, queued))
+        return out
+
+    async def handle_list(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """``pool.list {}``."""
+        del msg
+        return {"pools": list(self.summary())}
