@@ -8,6 +8,7 @@ import json
 import os
 import pty
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -322,3 +323,36 @@ def test_task_list_and_show_for_pool_tasks(wzp_env: WzpEnv, hub: FakePoolHub) ->
     ):
         assert text in shown.stdout
     assert "{" not in shown.stdout  # the structured result is not dumped as a dict
+
+
+def test_map_interrupted_cancels_the_unfinished_tasks(wzp_env: WzpEnv, hub: FakePoolHub) -> None:
+    prompts = wzp_env.root / "p.txt"
+    prompts.write_text("quick\nsleep:60 a\nsleep:60 b\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wzp_supervisor", "task", "map", "--pool", "fast", str(prompts)],
+        env=wzp_env.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wzp_env.wait_for(lambda: len(hub.sent("task.submit")) == 3, what="three submits")
+        wzp_env.wait_for(lambda: hub.tasks["t1"]["finished"], what="the quick task done")
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130
+    assert "interrupted; cancelled 2 unfinished tasks" in stderr
+    assert [o["index"] for o in lines(stdout)] == [0]
+    assert sorted(m["task"] for m in hub.sent("task.cancel")) == ["t2", "t3"]
+    assert hub.tasks["t2"]["state"] == "cancelled"
+
+
+def test_no_pools_says_where_to_define_them(wzp_env: WzpEnv) -> None:
+    with FakePoolHub(wzp_env.runtime_dir / "hub.sock", []):
+        done = wzp_env.wzp("pools")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "no pools (define them under pools.<name> in the config)\n"
