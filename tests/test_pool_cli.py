@@ -316,13 +316,14 @@ def test_task_list_and_show_for_pool_tasks(wzp_env: WzpEnv, hub: FakePoolHub) ->
     assert shown.returncode == 0, shown.stderr
     for text in (
         "pool:      fast",
-        "worker:    fast/w2",
+        "agent:     fast/w2",
         "session:   sess-t1",
         "cost:      $0.0125",
         "result:\nanswer: hello there",
     ):
         assert text in shown.stdout
     assert "{" not in shown.stdout  # the structured result is not dumped as a dict
+    assert "worker:" not in shown.stdout  # the worker is the agent already shown
 
 
 def test_map_interrupted_cancels_the_unfinished_tasks(wzp_env: WzpEnv, hub: FakePoolHub) -> None:

@@ -219,7 +219,7 @@ def task_show(task_id: str, as_json: bool) -> None:
             click.echo(f"{key + ':':10} {time.strftime('%H:%M:%S', time.localtime(info[key]))}")
     result = info.get("result")
     if isinstance(result, dict):
-        for key, value in _result_details(result):
+        for key, value in _result_details(result, info.get("agent")):
             echo(f"{key + ':':10} {value}")
     if info.get("error"):
         echo(f"{'error:':10} {info['error']}")
@@ -229,10 +229,10 @@ def task_show(task_id: str, as_json: bool) -> None:
         echo(f"result:\n{text}", multiline=True)
 
 
-def _result_details(result: dict[str, Any]) -> list[tuple[str, str]]:
+def _result_details(result: dict[str, Any], agent: str | None) -> list[tuple[str, str]]:
     """The lines ``task show`` prints for a pool task's structured result."""
     details: list[tuple[str, str]] = []
-    if result.get("worker"):
+    if result.get("worker") and result["worker"] != agent:
         details.append(("worker", str(result["worker"])))
     if result.get("session_id"):
         details.append(("session", str(result["session_id"])))
