@@ -8,7 +8,8 @@ CLI (``$WZP_CLAUDE_BIN`` or ``.tools/claude``) in a temp ``HOME``; nothing reach
 2. Raw warm processes: K ``claude -p --input-format stream-json`` processes kept running, each
    fed its share of prompts on stdin (no daemon: the ceiling a pool can reach).
 3. The pool: a daemon in temp XDG dirs with ``pools.bench {min: K, max: K}``; once K workers
-   are idle, N tasks are submitted (``task.submit {pool}``) and waited for.
+   are idle, N tasks are submitted (``task.submit {pool}``) and waited for; then N more
+   through ``wzp task map --pool bench`` (a CLI process, results as JSON lines).
 
 K is 1, 2, 4 and 8 while the run stays within ``--budget`` seconds. Prints tasks/second and the
 ratio to the one-at-a-time anchor; asserts nothing. When the daemon does not serve pools
@@ -247,6 +248,16 @@ class Daemon:
                     failed += 1
         return time.monotonic() - started, failed
 
+    def run_map(self, n: int) -> tuple[float, int]:
+        """Seconds for ``wzp task map --pool`` over ``n`` prompts (a CLI process included)."""
+        prompts = self.root / "prompts.txt"
+        prompts.write_text("".join(f"map task {i}\n" for i in range(n)))
+        started = time.monotonic()
+        done = self.wzp("task", "map", "--pool", POOL, str(prompts), timeout=600)
+        seconds = time.monotonic() - started
+        lines = [json.loads(line) for line in done.stdout.splitlines()]
+        return seconds, n - sum(1 for line in lines if line["state"] == "done")
+
     def stop(self) -> None:
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.wzp("down", "--timeout", "20", timeout=40)
@@ -295,9 +306,10 @@ def main() -> None:
                         print(f"  POOL PART SKIPPED: {reason}")
                         break
                     seconds, failed = daemon.run(n)
-                    report(
-                        f"pool of {k} warm worker{'s' if k > 1 else ''}", n, seconds, anchor, failed
-                    )
+                    label = f"pool of {k} warm worker{'s' if k > 1 else ''}"
+                    report(label, n, seconds, anchor, failed)
+                    seconds, failed = daemon.run_map(n)
+                    report("  the same through `wzp task map`", n, seconds, anchor, failed)
                 finally:
                     daemon.stop()
             if stub.unknown:
