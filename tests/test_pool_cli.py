@@ -357,3 +357,15 @@ def test_no_pools_says_where_to_define_them(wzp_env: WzpEnv) -> None:
         done = wzp_env.wzp("pools")
     assert done.returncode == 0, done.stderr
     assert done.stdout == "no pools (define them under pools.<name> in the config)\n"
+
+
+def test_map_reads_a_pipe_given_as_file(wzp_env: WzpEnv, hub: FakePoolHub) -> None:
+    fifo = wzp_env.root / "prompts.fifo"
+    os.mkfifo(fifo)
+    writer = subprocess.Popen(["/bin/sh", "-c", f"printf 'a\\nb\\n' > {fifo}"])
+    try:
+        done = wzp_env.wzp("task", "map", "--pool", "fast", str(fifo))
+    finally:
+        writer.wait(timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert [o["text"] for o in lines(done.stdout)] == ["answer: a", "answer: b"]

@@ -211,20 +211,25 @@ class Runner:
         return cancelled
 
 
-def _spool_stdin() -> IO[bytes]:
-    """Standard input copied to an unnamed temp file (read twice, never held in memory)."""
+def _spool(source: IO[bytes]) -> IO[bytes]:
+    """A pipe's bytes copied to an unnamed temp file (read twice, never held in memory)."""
     spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the caller
-    while chunk := sys.stdin.buffer.read(SPOOL_CHUNK):
+    while chunk := source.read(SPOOL_CHUNK):
         spool.write(chunk)
     spool.seek(0)
     return spool
 
 
 def _open_input(file: str) -> tuple[IO[bytes], str]:
+    """FILE opened for reading twice: ``-`` and pipes (``<(cmd)``) are spooled first."""
     if file == "-":
-        return _spool_stdin(), "<stdin>"
+        return _spool(sys.stdin.buffer), "<stdin>"
     try:
-        return Path(file).open("rb"), file
+        stream = Path(file).open("rb")  # noqa: SIM115 - closed by the caller
+        if stream.seekable():
+            return stream, file
+        with stream:
+            return _spool(stream), file
     except OSError as exc:
         fail(f"cannot read {file}: {exc.strerror or exc}")
 
