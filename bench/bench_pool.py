@@ -221,11 +221,12 @@ class Daemon:
                 return f"the daemon did not load pools.{POOL} from the config"
             idle = [w for w in ours[0]["workers"] if w["state"] == "idle"]
             if len(idle) >= workers:
+                self.run(workers, "warm up")  # one turn each, not timed (like raw_warm)
                 return None
             time.sleep(0.2)
         return f"{workers} workers were not idle within 120 s"
 
-    def run(self, n: int) -> tuple[float, int]:
+    def run(self, n: int, prompt: str = "task") -> tuple[float, int]:
         """Seconds for ``n`` tasks submitted to the pool at once and waited for."""
         from wzp_supervisor.cli.hub_client import HubClient
 
@@ -234,7 +235,7 @@ class Daemon:
         started = time.monotonic()
         with HubClient(path=socket, timeout=None) as client:
             ids = [
-                client.request("task.submit", prompt=f"task {i}", pool=POOL)["task"]["id"]
+                client.request("task.submit", prompt=f"{prompt} {i}", pool=POOL)["task"]["id"]
                 for i in range(n)
             ]
             for task_id in ids:
