@@ -1,8 +1,10 @@
-"""Task verbs: ``task send|submit|list|show|cancel``, ``broadcast`` and ``events``.
+"""Task verbs: ``task send|submit|map|list|show|cancel``, ``broadcast`` and ``events``.
 
 Thin: parse, ask the hub, render. ``task send --wait`` asks with ``task.request {wait}`` and
 then ``task.wait`` until the task ends or ``--timeout`` passes; each request stays within the
-hub's own request timeout, so waits of any length work.
+hub's own request timeout, so waits of any length work. A task run by a headless pool
+(``task submit --pool``) has a structured result (text, cost, usage, session id, worker);
+one typed into an agent has the agent's reply as a plain string.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import click
 
 from wzp_supervisor.cli.common import (
     EXIT_NOT_RUNNING,
+    EXIT_USAGE,
     echo,
     fail,
     hub_request,
@@ -26,6 +29,7 @@ from wzp_supervisor.cli.common import (
     printable,
     table,
 )
+from wzp_supervisor.cli.task_map import task_map, task_outcome
 
 TASK_COLOURS = {
     "queued": "starting",
@@ -38,7 +42,7 @@ TASK_COLOURS = {
 
 @click.group()
 def task() -> None:
-    """Send prompts to agents and follow them: send, submit, list, show, cancel."""
+    """Send prompts to agents or pools and follow them: send, submit, map, list, show, cancel."""
 
 
 def _wait_until_done(
@@ -60,15 +64,15 @@ def _wait_until_done(
 
 
 def _print_outcome(answer: dict[str, Any], as_json: bool) -> None:
+    """The finished task's answer (or all of it as JSON); exits 1 when it did not succeed."""
     info = answer["task"]
+    text, problem = task_outcome(info)
     if as_json:
         print_json(answer)
-    elif info["state"] == "done":
-        echo(info.get("result") or "", multiline=True)
-    if info["state"] == "failed":
-        fail(f"task {info['id']} failed: {info.get('error') or 'unknown reason'}")
-    if info["state"] == "cancelled":
-        fail(f"task {info['id']} was cancelled")
+    elif text is not None:
+        echo(text, multiline=True)
+    if problem is not None:
+        fail(f"task {info['id']} {problem}")
 
 
 @task.command(name="send")
@@ -101,6 +105,12 @@ def task_send(
 @task.command(name="submit")
 @click.argument("prompt")
 @click.option("--workspace", "-w", help="Only agents of this workspace (default: any agent).")
+@click.option("--pool", "-p", help="Run it on a headless worker of this pool instead.")
+@click.option(
+    "--session",
+    metavar="new|reuse|ID",
+    help="With --pool: a fresh session, a worker's current one, or resume session ID.",
+)
 @click.option("--priority", type=int, default=0, show_default=True, help="Higher runs first.")
 @click.option("--wait", is_flag=True, help="Wait for the answer and print it.")
 @click.option("--timeout", type=float, default=None, help="Give up waiting after S seconds.")
@@ -108,15 +118,25 @@ def task_send(
 def task_submit(
     prompt: str,
     workspace: str | None,
+    pool: str | None,
+    session: str | None,
     priority: int,
     wait: bool,
     timeout: float | None,
     as_json: bool,
 ) -> None:
-    """Queue PROMPT for the next idle agent (FIFO within a priority)."""
+    """Queue PROMPT for the next idle agent, or a pool's worker (FIFO within a priority)."""
+    if pool is not None and workspace is not None:
+        fail("--pool and --workspace exclude each other", EXIT_USAGE)
+    if session is not None and pool is None:
+        fail("--session needs --pool", EXIT_USAGE)
     fields: dict[str, Any] = {"prompt": prompt, "priority": priority}
     if workspace:
         fields["workspace"] = workspace
+    if pool is not None:
+        fields["pool"] = pool
+        if session is not None:
+            fields["session"] = session
     started = time.monotonic()
     answer = hub_request("task.submit", socket_timeout=None, **fields)
     if wait:
@@ -124,12 +144,20 @@ def task_submit(
     elif as_json:
         print_json(answer)
     else:
-        echo(f"task {answer['task']['id']} queued")
+        echo(f"task {answer['task']['id']} queued" + (f" on pool {pool}" if pool else ""))
+
+
+task.add_command(task_map)
 
 
 def _where(info: dict[str, Any]) -> str:
     if info.get("agent"):
         return str(info["agent"])
+    result = info.get("result")
+    if isinstance(result, dict) and result.get("worker"):
+        return str(result["worker"])
+    if info.get("pool"):
+        return f"pool {info['pool']}"
     if info.get("target"):
         return str(info["target"])
     return f"{info['workspace']}/*" if info.get("workspace") else "*"
@@ -142,10 +170,13 @@ def _one_line(text: str | None, width: int = 60) -> str:
 
 @task.command(name="list")
 @click.option("--state", help="Only tasks in this state (queued, running, done, …).")
+@click.option("--pool", "-p", help="Only tasks of this pool.")
 @json_option
-def task_list(state: str | None, as_json: bool) -> None:
+def task_list(state: str | None, pool: str | None, as_json: bool) -> None:
     """Tasks, oldest first."""
     fields: dict[str, Any] = {"state": state} if state else {}
+    if pool:
+        fields["pool"] = pool
     answer = hub_request("task.list", **fields)
     if as_json:
         print_json(answer)
@@ -179,17 +210,39 @@ def task_show(task_id: str, as_json: bool) -> None:
     if as_json:
         print_json({"task": info})
         return
-    for key in ("id", "state", "kind", "agent", "target", "workspace", "priority", "attempts"):
+    keys = ("id", "state", "kind", "pool", "agent", "target", "workspace", "priority", "attempts")
+    for key in keys:
         if info.get(key) is not None:
             echo(f"{key + ':':10} {info[key]}")
     for key in ("created", "started", "finished"):
         if info.get(key):
             click.echo(f"{key + ':':10} {time.strftime('%H:%M:%S', time.localtime(info[key]))}")
+    result = info.get("result")
+    if isinstance(result, dict):
+        for key, value in _result_details(result, info.get("agent")):
+            echo(f"{key + ':':10} {value}")
     if info.get("error"):
         echo(f"{'error:':10} {info['error']}")
     echo(f"prompt:\n{info['prompt']}", multiline=True)
-    if info.get("result") is not None:
-        echo(f"result:\n{info['result']}", multiline=True)
+    text = result.get("text") if isinstance(result, dict) else result
+    if text is not None:
+        echo(f"result:\n{text}", multiline=True)
+
+
+def _result_details(result: dict[str, Any], agent: str | None) -> list[tuple[str, str]]:
+    """The lines ``task show`` prints for a pool task's structured result."""
+    details: list[tuple[str, str]] = []
+    if result.get("worker") and result["worker"] != agent:
+        details.append(("worker", str(result["worker"])))
+    if result.get("session_id"):
+        details.append(("session", str(result["session_id"])))
+    if isinstance(result.get("cost_usd"), int | float):
+        details.append(("cost", f"${result['cost_usd']:.4f}"))
+    if isinstance(result.get("duration_s"), int | float):
+        details.append(("duration", f"{result['duration_s']:.2f}s"))
+    if result.get("is_error"):
+        details.append(("outcome", f"error ({result.get('subtype') or 'unknown'})"))
+    return details
 
 
 @task.command(name="cancel")
