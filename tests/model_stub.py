@@ -76,6 +76,14 @@ class StallReply:
     text: str = "thinking"
 
 
+@dataclass(frozen=True)
+class SlowReply:
+    """A streaming text answer sent word by word over ``seconds``, then finished normally."""
+
+    text: str
+    seconds: float = 5.0
+
+
 _ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -85,7 +93,7 @@ _ERROR_TYPES = {
 }
 
 Reply = TextReply | ToolUseReply
-QueuedReply = Reply | ErrorReply | StallReply
+QueuedReply = Reply | ErrorReply | StallReply | SlowReply
 
 
 @dataclass
@@ -300,6 +308,11 @@ class ModelStub:
             else:
                 self._errors_for[prompt] = reply
 
+    def reply_slowly(self, text: str, seconds: float = 5.0) -> None:
+        """Queue a text answer streamed word by word over ``seconds`` (a long turn)."""
+        with self._lock:
+            self._queue.append(SlowReply(text, seconds))
+
     def reply_stall(self, seconds: float = 3600.0, text: str = "thinking") -> None:
         """Queue a stream that stops mid-way for ``seconds`` (or until :meth:`stop`)."""
         with self._lock:
@@ -424,6 +437,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_json(reply.status, reply.body, reply.headers)
             elif isinstance(reply, StallReply):
                 self._stall(reply, model)
+            elif isinstance(reply, SlowReply):
+                self._slow(reply, model)
             elif isinstance(body, dict) and body.get("stream"):
                 self._send(200, sse_body(reply, model), "text/event-stream")
             else:
@@ -456,6 +471,30 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
         self.wfile.flush()
         self.owner._released.wait(reply.seconds)
+        self.close_connection = True
+
+    def _slow(self, reply: SlowReply, model: str) -> None:
+        """Stream ``reply.text`` one word per event, spread over ``reply.seconds``."""
+        words = reply.text.split(" ")
+        events: list[tuple[str, dict[str, Any]]] = []
+        for name, data in sse_events(TextReply(reply.text), model):
+            if name == "content_block_delta" and data["delta"].get("type") == "text_delta":
+                for i, word in enumerate(words):
+                    piece = word if i == 0 else " " + word
+                    delta = {**data, "delta": {"type": "text_delta", "text": piece}}
+                    events.append((name, delta))
+            else:
+                events.append((name, data))
+        pause = reply.seconds / max(1, len(words))
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        for name, data in events:
+            self.wfile.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
+            self.wfile.flush()
+            if name == "content_block_delta" and self.owner._released.wait(pause):
+                break  # the stub is stopping
         self.close_connection = True
 
     do_GET = _handle

@@ -15,7 +15,9 @@ from typing import Any
 import psutil
 
 from tests.conftest import WzpEnv
-from tests.support import SLEEP, config_with, kill_daemon, pane, running_pid, start
+from tests.model_stub import ModelStub
+from tests.support import AGENT, SLEEP, config_with, kill_daemon, pane, running_pid, start
+from tests.test_claude_failures import start_claude
 from tests.test_tasks import hub, start_agents, wait_agent
 
 
@@ -278,3 +280,41 @@ def test_under_a_user_manager_sigterm_replaces_the_daemon_and_keeps_the_agents(
     assert wzp_env.process("demo/a1")["pid"] == holder
     wzp_env.wzp("down", check=True)  # and down still means: stop everything
     wzp_env.wait_for(lambda: not psutil.pid_exists(holder), what="the agent stopped by down")
+
+
+def test_a_real_claude_turn_in_flight_completes_once_across_a_daemon_kill(
+    wzp_env: WzpEnv, stub: ModelStub
+) -> None:
+    """The real CLI mid-turn (the stub streams a long answer slowly): SIGKILL the daemon during
+    the stream, `wzp up`; the answer completes on screen, its Stop hook reaches the new daemon
+    and the task completes exactly once."""
+    start_claude(wzp_env, stub)
+    holder = wzp_env.process(AGENT)["pid"]
+    answer = "the slow answer arrives word by word across a daemon restart"
+    stub.reply_slowly(answer, seconds=6.0)
+    task = hub("task.request", target=AGENT, prompt="tell me slowly")["task"]
+    wait_agent(wzp_env, AGENT, "busy", timeout=60)
+    kill_daemon(wzp_env)
+    wzp_env.wzp("up", check=True)
+    assert wzp_env.process(AGENT)["pid"] == holder  # the same agent, never interrupted
+
+    def ended() -> dict[str, Any] | None:
+        info: dict[str, Any] = hub("task.show", task=task["id"])["task"]
+        return info if info["state"] in ("done", "failed", "cancelled") else None
+
+    info = wzp_env.wait_for(ended, timeout=90, what="the task to end")
+    assert info["state"] == "done", info
+    assert info["result"] == answer
+    mains = [r for r in stub.main_requests() if "tell me slowly" in r.last_user_text()]
+    assert len(mains) == 1  # the prompt went to the model once: nothing was typed again
+    completed = [
+        json.loads(line)
+        for line in wzp_env.wzp(
+            "events", "--json", "--limit", "500", check=True
+        ).stdout.splitlines()
+        if line.strip()
+    ]
+    done_events = [
+        e for e in completed if e["event"] == "TaskCompleted" and e.get("task") == task["id"]
+    ]
+    assert len(done_events) == 1
