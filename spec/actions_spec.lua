@@ -254,6 +254,47 @@ describe('actions', function()
     end)
   end)
 
+  describe('answer_waiting', function()
+    it('answers the longest-waiting agent with the chosen option through wzp answer', function()
+      H.write(status_path, H.encode(H.status_doc({ 'busy' }, { ts = os.time(), waiting = {
+        { target = 'demo/agent-2', since = 1, reason = 'permission', message = 'Claude needs your permission to use Bash' },
+        { target = 'demo/agent-1', since = 2, reason = 'permission', message = 'other' } } })))
+      window:perform_action(plugin.actions.answer_waiting, pane)
+      assert.are.same({}, calls()) -- nothing runs before a choice
+      local sel = double.pending(window).InputSelector
+      assert.are.same({ 'yes', 'no', 'always' }, { sel.choices[1].id, sel.choices[2].id, sel.choices[3].id })
+      for _, c in ipairs(sel.choices) do
+        assert.matches('demo/agent-2', c.label, 1, true)
+        assert.matches('Claude needs your permission to use Bash', c.label, 1, true)
+      end
+      double.select(window, 'always')
+      assert.are.same({ 'answer demo/agent-2 always' }, calls())
+      assert.matches('always', window.toasts[#window.toasts].message, 1, true)
+      assert.matches('demo/agent-2', window.toasts[#window.toasts].message, 1, true)
+    end)
+
+    it('does nothing on cancel, toasts a refusal, and says when none waits', function()
+      H.write(status_path, H.encode(H.status_doc({ 'busy' }, { ts = os.time(), waiting = {
+        { target = 'demo/busy', since = 1, reason = 'permission', message = require('dkjson').null } } })))
+      window:perform_action(plugin.actions.answer_waiting, pane)
+      double.cancel(window)
+      assert.are.same({}, calls())
+      window:perform_action(plugin.actions.answer_waiting, pane)
+      double.select(window, 'no')
+      assert.are.same({ 'answer demo/busy no' }, calls())
+      assert.are.equal('answer no to demo/busy failed: Error: demo/busy is busy, not waiting for input',
+        window.toasts[#window.toasts].message)
+
+      H.write(status_path, H.encode(H.status_doc({ 'idle' }, { ts = os.time() })))
+      window:perform_action(plugin.actions.answer_waiting, pane)
+      assert.is_nil(double.pending(window))
+      assert.are.equal('no agent is waiting', window.toasts[#window.toasts].message)
+      os.remove(status_path)
+      window:perform_action(plugin.actions.answer_waiting, pane)
+      assert.are.equal('wzp is not running', window.toasts[#window.toasts].message)
+    end)
+  end)
+
   it('auto_start runs `wzp ping || wzp up` once per GUI, from gui-startup, never at config evaluation', function()
     plugin.setup(wezterm.config_builder(), { wzp = fake.bin, auto_start = true, keys = false, status_file = status_path })
     plugin.setup(wezterm.config_builder(), { wzp = fake.bin, auto_start = true, keys = false, status_file = status_path })

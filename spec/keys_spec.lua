@@ -89,6 +89,20 @@ describe('keys', function()
     H.rmtree(dir)
   end)
 
+  it('answer_waiting has no default key and is bound when ui.keybindings names one', function()
+    local b = keys.resolve(nil, nil)
+    assert.is_nil(b.answer_waiting)
+    local wezterm, plugin = H.fresh()
+    local dir = H.tmpdir()
+    write_ui(dir, { answer_waiting = 'ctrl+shift+y' })
+    local config = plugin.setup(wezterm.config_builder(), { wzp = '/nonexistent/wzp',
+      status_file = dir .. '/none', ui_file = dir .. '/ui.json' })
+    assert.are.equal(plugin.actions.answer_waiting, bound(config)['CTRL|SHIFT+y'])
+    assert.are.equal(6, #config.keys)
+    assert.are.equal(0, #double.calls_of('run_child_process'))
+    H.rmtree(dir)
+  end)
+
   it('sees a user binding as WezTerm does: mods in any order and spacing, SHIFT+letter folded', function()
     for _, mine in ipairs {
       { key = 'N', mods = 'CTRL' },

@@ -10,6 +10,7 @@ from rich.console import Console
 
 from tests.conftest import WzpEnv
 from tests.observe_support import PY, SLEEP, create_workspace, pane_yaml, pool_config
+from tests.test_tasks import hub, wait_agent
 from wzp_supervisor.cli.dashboard import Dashboard
 
 BANNER = [PY, "-c", "print('hello from the peek pane', flush=True); import time; time.sleep(10000)"]
@@ -144,3 +145,67 @@ def test_long_lists_scroll_with_the_selection() -> None:
     assert "p70" in text and "p00" not in text and "p99" not in text
     assert "↑" in text and "↓" in text and "more lines" in text
     assert len(text.splitlines()) <= 30
+
+
+DIALOG_PANE = r"""
+import json, os, subprocess, sys, tty
+subprocess.run([sys.executable, "-m", "wzp_supervisor", "hook", "SessionStart"],
+               input=json.dumps({"hook_event_name": "SessionStart", "session_id": "s1",
+                                 "source": "startup"}).encode(), check=False)
+print("\n".join([
+    " Bash command", "   touch made-by-claude", "", " Do you want to proceed?",
+    " \u276f 1. Yes", "   2. Yes, and don't ask again for touch commands",
+    "   3. No, and tell Claude what to do differently (esc)", "", " Esc to cancel",
+]), flush=True)
+tty.setcbreak(0)
+while True:
+    key = os.read(0, 1).decode(errors="replace")
+    if key.isdigit():
+        with open(os.environ["DIALOG_LOG"], "a") as log:
+            log.write(key + "\n")
+        print("\x1b[2J\x1b[Hchose " + key, flush=True)
+"""
+
+
+def test_y_n_always_answer_the_selected_agent_through_the_hub(wzp_env: WzpEnv) -> None:
+    log = wzp_env.root / "dialog.log"
+    panes = pane_yaml(
+        "d1",
+        "top_left",
+        [PY, "-c", DIALOG_PANE],
+        agent="claude",
+        environment={"DIALOG_LOG": str(log)},
+    )
+    wzp_env.write_config(pool_config(panes))
+    wzp_env.wzp("up", check=True)
+    create_workspace(wzp_env, "demo")
+    target = "demo/d1"
+    wait_agent(wzp_env, target, "idle")
+
+    board = Dashboard()
+    board.refresh()
+    assert "y yes" in screen(board) and "A always" in screen(board)  # the footer help
+
+    def press(key: str) -> str:
+        assert board.handle_key(key)
+        for thread in board.actions:
+            thread.join(timeout=60)
+        return board.message
+
+    assert board.selected_target() == target
+    for key, word in (("y", "yes"), ("n", "no"), ("A", "always")):
+        refused = press(key)  # not waiting: the daemon's refusal is shown
+        assert refused.startswith(f"answer {word} {target}: "), refused
+        assert "not waiting for input" in refused, refused
+        assert refused in screen(board)
+    assert not log.exists()
+
+    hub(
+        "status.update",
+        agent=target,
+        event="Notification",
+        payload={"notification_type": "permission_prompt", "message": "Bash?"},
+    )
+    wait_agent(wzp_env, target, "waiting_input")
+    assert press("y") == f"answer yes {target}: chose 1. Yes"
+    assert log.read_text() == "1\n"

@@ -1,4 +1,5 @@
---- The plugin's WezTerm actions: create/switch workspace, dashboard, kill, jump to waiting.
+--- The plugin's WezTerm actions: create/switch workspace, dashboard, kill, jump to waiting,
+--- answer the waiting agent.
 --
 -- Each action is a wezterm.action_callback; `wzp` runs through wezterm.run_child_process here,
 -- on a key press, never in the status handler.
@@ -291,19 +292,30 @@ local function build_kill(ctx)
   end)
 end
 
+--- The agent that has waited longest (status.json `waiting`, oldest first), or nil and the
+--- message to show.
+local function longest_waiting(ctx)
+  local reader = ctx.get_reader()
+  reader:refresh(true)
+  if reader.state == 'missing' then
+    return nil, 'wzp is not running'
+  end
+  local data = reader.data
+  local first = data and type(data.waiting) == 'table' and data.waiting[1]
+  if type(first) ~= 'table' or not first.target then
+    return nil, 'no agent is waiting'
+  end
+  return first
+end
+
+
 local function build_jump(ctx)
   local wezterm = ctx.wezterm
   local act = wezterm.action
   return wezterm.action_callback(function(window, pane)
-    local reader = ctx.get_reader()
-    reader:refresh(true)
-    local data = reader.data
-    local first = data and type(data.waiting) == 'table' and data.waiting[1]
-    if reader.state == 'missing' then
-      return notify(ctx, window, 'wzp is not running')
-    end
-    if type(first) ~= 'table' or not first.target then
-      return notify(ctx, window, 'no agent is waiting')
+    local first, why = longest_waiting(ctx)
+    if not first then
+      return notify(ctx, window, why)
     end
     local target = tostring(first.target)
     local p, w = layout.find_pane(wezterm, target)
@@ -316,6 +328,54 @@ local function build_jump(ctx)
   end)
 end
 
+-- control characters of a message shown in an overlay become spaces
+local function plain_text(s)
+  return (tostring(s):gsub('%c', ' '))
+end
+
+local ANSWERS = {
+  { id = 'yes', label = 'yes' },
+  { id = 'no', label = 'no' },
+  { id = 'always', label = 'always (yes, and do not ask again)' },
+}
+
+local function build_answer(ctx)
+  local wezterm = ctx.wezterm
+  local act = wezterm.action
+  return wezterm.action_callback(function(window, pane)
+    local first, why = longest_waiting(ctx)
+    if not first then
+      return notify(ctx, window, why)
+    end
+    local target = tostring(first.target)
+    local about = target
+    if type(first.message) == 'string' and first.message ~= '' then
+      about = about .. ': ' .. plain_text(first.message)
+    end
+    local choices = {}
+    for _, a in ipairs(ANSWERS) do
+      choices[#choices + 1] = { id = a.id, label = a.label .. '  ' .. about }
+    end
+    window:perform_action(act.InputSelector {
+      title = 'wezterm-parallel: answer ' .. target,
+      choices = choices,
+      action = wezterm.action_callback(function(win, _, choice)
+        if not choice then
+          return
+        end
+        local ok, stdout, stderr = ctx.runner:run { 'answer', target, choice }
+        if ok then
+          local said = util.first_line(stdout)
+          notify(ctx, win, 'answered ' .. choice .. ' to ' .. target .. (said and (' (' .. plain_text(said) .. ')') or ''))
+        else
+          notify(ctx, win, 'answer ' .. choice .. ' to ' .. target .. ' failed: '
+            .. plain_text(util.first_line(stderr) or '?'))
+        end
+      end),
+    }, pane)
+  end)
+end
+
 --- Build the actions table over a plugin context.
 -- ctx: {wezterm, runner (read at call time), config_show_args(), get_reader()}
 function M.build(ctx)
@@ -325,6 +385,7 @@ function M.build(ctx)
     show_dashboard = build_dashboard(ctx),
     kill_process = build_kill(ctx),
     jump_to_waiting = build_jump(ctx),
+    answer_waiting = build_answer(ctx),
   }
 end
 

@@ -119,7 +119,7 @@ function M.read_ui()
 end
 
 --- The plugin's actions, usable in config.keys: create_workspace, switch_workspace,
---- show_dashboard, kill_process, jump_to_waiting.
+--- show_dashboard, kill_process, jump_to_waiting, answer_waiting.
 M.actions = actions.build(ctx)
 
 local function status_handler(window, pane)

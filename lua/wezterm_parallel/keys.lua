@@ -2,7 +2,7 @@
 
 local M = {}
 
---- Seed defaults, by action name.
+--- Seed defaults, by action name (answer_waiting has none: only ui.keybindings / opts.keys bind it).
 M.DEFAULTS = {
   create_workspace = 'ctrl+shift+n',
   switch_workspace = 'ctrl+shift+w',
@@ -18,6 +18,7 @@ M.ALIASES = {
   kill_process = 'kill_process', kill = 'kill_process',
   show_dashboard = 'show_dashboard', dashboard = 'show_dashboard',
   jump_to_waiting = 'jump_to_waiting', jump_waiting = 'jump_to_waiting', waiting = 'jump_to_waiting',
+  answer_waiting = 'answer_waiting', answer = 'answer_waiting',
 }
 
 local MODS = {

@@ -6,6 +6,7 @@ the CLI in a loop. Keys act on the selected agent:
 
     ↑/↓ or k/j  select        r restart   s stop   t start
     p peek (toggle)           a attach (returns after detach)
+    y / n / A answer yes / no / always (agent waiting for input)
     w jump to the oldest waiting agent           q quit
 """
 
@@ -44,7 +45,12 @@ STATE_STYLES = {
     "stopped": "dim",
     "stopping": "blue",
 }
-HELP = "↑↓ select  r restart  s stop  t start  p peek  a attach  w oldest waiting  q quit"
+HELP = (
+    "↑↓ select  r restart  s stop  t start  p peek  a attach  y yes  n no  A always"
+    "  w oldest waiting  q quit"
+)
+ANSWER_KEYS = {"y": "yes", "n": "no", "A": "always"}
+"""Keys that answer the selected agent's dialog (``a`` stays attach)."""
 REFRESH_EVERY = 2.0  # seconds between status fetches without events (cpu and memory move)
 PEEK_LINES = 12
 
@@ -96,7 +102,8 @@ class Dashboard:
 
     @staticmethod
     def _hub_request(kind: str, **fields: Any) -> dict[str, Any]:
-        with HubClient(timeout=None if kind.startswith("process.") else 10.0) as client:
+        timeout = None if kind.startswith("process.") else 30.0 if kind == "agent.answer" else 10.0
+        with HubClient(timeout=timeout) as client:
             return client.request(kind, **fields)
 
     def refresh(self) -> None:
@@ -231,6 +238,10 @@ class Dashboard:
             target = self.selected_target()
             if target is not None:
                 self.act(action, target)
+        elif key in ANSWER_KEYS:
+            target = self.selected_target()
+            if target is not None:
+                self.answer(target, ANSWER_KEYS[key])
         elif key == "p":
             target = self.selected_target()
             if self.peek_target == target or target is None:
@@ -266,6 +277,32 @@ class Dashboard:
                 self.message = f"{action} {target}: {exc}"
 
         thread = threading.Thread(target=work, name=f"wzp-{action}", daemon=True)
+        thread.start()
+        self.actions = [t for t in self.actions if t.is_alive()] + [thread]
+        return thread
+
+    def answer(self, target: str, answer: str) -> threading.Thread:
+        """``agent.answer`` on ``target`` in a thread; the daemon's reply or refusal is the
+        status line."""
+        self.message = f"answer {answer} {target}…"
+
+        def work() -> None:
+            try:
+                reply = self._request("agent.answer", target=target, answer=answer)
+            except RequestFailed as exc:
+                self.message = f"answer {answer} {target}: {exc.message}"
+                return
+            except (DaemonNotRunning, UnsafeHub, ConnectionError, OSError) as exc:
+                self.message = f"answer {answer} {target}: {exc}"
+                return
+            option = reply.get("option")
+            if option is None:
+                self.message = f"answer {answer} {target}: typed the answer"
+            else:
+                label = str(reply.get("label") or "").replace("\n", " ")
+                self.message = f"answer {answer} {target}: chose {option}. {label}"
+
+        thread = threading.Thread(target=work, name="wzp-answer", daemon=True)
         thread.start()
         self.actions = [t for t in self.actions if t.is_alive()] + [thread]
         return thread

@@ -39,6 +39,7 @@ KEYBINDING_ACTIONS = (
     "kill_process",
     "show_dashboard",
     "jump_to_waiting",
+    "answer_waiting",
 )
 KEY_MODIFIERS = ("ctrl", "shift", "alt", "opt", "meta", "super", "cmd", "win", "leader")
 
