@@ -253,16 +253,7 @@ class CircusBackend:
         """Start the process of a watcher registered by ``add_piped``; OSError when the
         program cannot be started."""
         watcher = self._watcher(name)
-        process = _PipedProcess(
-            watcher.name,
-            watcher._nextwid,
-            watcher.cmd,
-            args=watcher.args,
-            working_dir=watcher.working_dir,
-            env=watcher.env,
-            watcher=watcher,
-            spawn=True,
-        )
+        process = _process_of(watcher, _PipedProcess, spawn=True)
         worker: subprocess.Popen[bytes] = process._worker
         assert worker.stdin and worker.stdout and worker.stderr  # spawned with pipes
         watcher.processes[worker.pid] = process
@@ -278,16 +269,7 @@ class CircusBackend:
         time. Exits of a process that is not our child are seen through a pidfd (or a poll)."""
         watcher = self._watcher(name)
         worker = _AdoptedWorker(pid)
-        process = Process(
-            watcher.name,
-            watcher._nextwid,
-            watcher.cmd,
-            args=watcher.args,
-            working_dir=watcher.working_dir,
-            env=watcher.env,
-            watcher=watcher,
-            spawn=False,
-        )
+        process = _process_of(watcher, Process, spawn=False)
         process._worker = worker
         process.started = worker.create_time()
         watcher.processes[pid] = process
@@ -377,3 +359,17 @@ class CircusBackend:
         watcher = self._watcher(name)
         if not watcher.processes and not watcher.is_stopped():
             await watcher._stop()
+
+
+def _process_of(watcher: Watcher, kind: type[Process], spawn: bool) -> Any:
+    """A circus process object of ``kind`` for ``watcher``'s command (spawned or not)."""
+    return kind(
+        watcher.name,
+        watcher._nextwid,
+        watcher.cmd,
+        args=watcher.args,
+        working_dir=watcher.working_dir,
+        env=watcher.env,
+        watcher=watcher,
+        spawn=spawn,
+    )
