@@ -6,6 +6,7 @@ Heavy imports stay inside the commands.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -127,19 +128,31 @@ def up(config_path: Path | None, timeout: float) -> None:
     argv = [sys.executable, "-m", "wzp_supervisor", "daemon"]
     if config_path is not None:
         argv += ["--config", os.fspath(config_path.resolve())]
-    with open_daemon_out() as sink:
-        start = os.fstat(sink.fileno()).st_size
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=sink,
-            stderr=sink,
-            start_new_session=True,
-            close_fds=True,
-        )
+    proc: subprocess.Popen[bytes] | None = None
+    interrupted: list[int] = []
     try:
+        # ctrl+c while the daemon is being spawned is noted and acted on once the spawn is
+        # done (a KeyboardInterrupt inside Popen would lose the child it started)
+        previous = signal.signal(signal.SIGINT, lambda signum, _frame: interrupted.append(signum))
+        try:
+            with open_daemon_out() as sink:
+                start = os.fstat(sink.fileno()).st_size
+                proc = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=sink,
+                    stderr=sink,
+                    start_new_session=True,
+                    close_fds=True,
+                )
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        if interrupted:
+            raise KeyboardInterrupt
         answer = _wait_started(proc, timeout)
     except KeyboardInterrupt:
+        if proc is None:
+            fail("interrupted before the daemon was started", 130)
         _stop_starting(proc)
         fail("interrupted: stopped the daemon that was starting", 130)
     if answer:
