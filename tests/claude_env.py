@@ -263,8 +263,11 @@ class FakeHub:
     """A stand-in hub: a Unix-socket NDJSON server that records every line it receives.
 
     Replies ``{"v":1,"id":…,"ok":true}`` to each request unless ``reply`` is False (then it
-    reads and never answers, to test timeouts).
+    reads and never answers, to test timeouts). Subclasses serve more by overriding
+    :meth:`_answer`; a connection idle for ``idle_timeout`` seconds is closed.
     """
+
+    idle_timeout: float | None = 5.0
 
     def __init__(self, path: Path, reply: bool = True) -> None:
         self.path = path
@@ -294,7 +297,7 @@ class FakeHub:
 
     def _handle(self, conn: socket.socket) -> None:
         with conn:
-            conn.settimeout(5)
+            conn.settimeout(self.idle_timeout)
             buffer = b""
             try:
                 while not self._stop.is_set():
@@ -311,8 +314,7 @@ class FakeHub:
             except OSError:
                 return
 
-    @staticmethod
-    def _answer(line: bytes) -> bytes:
+    def _answer(self, line: bytes) -> bytes:
         try:
             request_id = json.loads(line).get("id")
         except (ValueError, AttributeError):

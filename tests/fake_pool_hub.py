@@ -13,13 +13,13 @@ A task finishes after a delay its prompt chooses:
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
 import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from tests.claude_env import FakeHub
 
 FIELDS: dict[str, set[str]] = {
     "task.submit": {"prompt", "pool", "session", "priority", "wait", "timeout", "workspace"},
@@ -31,58 +31,20 @@ FIELDS: dict[str, set[str]] = {
 }
 
 
-class FakePoolHub:
+class FakePoolHub(FakeHub):
     """The fake hub; ``pools`` is what ``pool.list`` answers (names are the known pools)."""
 
+    idle_timeout = None  # the CLI may keep a connection open while it waits for tasks
+
     def __init__(self, path: Path, pools: list[dict[str, Any]]) -> None:
-        self.path = path
         self.pools = pools
-        self.requests: list[dict[str, Any]] = []
         self.tasks: dict[str, dict[str, Any]] = {}
         self.max_unfinished = 0
         self._cond = threading.Condition()
-        self._stop = threading.Event()
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._sock.bind(str(path))
-        self._sock.listen(16)
-        self._sock.settimeout(0.1)
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
+        super().__init__(path)
 
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
-
-    def _handle(self, conn: socket.socket) -> None:
-        with conn:
-            buffer = b""
-            while not self._stop.is_set():
-                try:
-                    chunk = conn.recv(65536)
-                except OSError:
-                    return
-                if not chunk:
-                    return
-                buffer += chunk
-                while b"\n" in buffer:
-                    line, buffer = buffer.split(b"\n", 1)
-                    message = json.loads(line)
-                    with self._cond:
-                        self.requests.append(message)
-                    reply = self._reply(message)
-                    try:
-                        conn.sendall(json.dumps(reply).encode() + b"\n")
-                    except OSError:
-                        return
+    def _answer(self, line: bytes) -> bytes:
+        return json.dumps(self._reply(json.loads(line))).encode() + b"\n"
 
     def _reply(self, message: dict[str, Any]) -> dict[str, Any]:
         kind = message.get("type", "")
@@ -209,18 +171,4 @@ class FakePoolHub:
 
     def sent(self, kind: str) -> list[dict[str, Any]]:
         """Every request of ``kind`` received, in order."""
-        with self._cond:
-            return [m for m in self.requests if m.get("type") == kind]
-
-    def close(self) -> None:
-        self._stop.set()
-        self._sock.close()
-        self._thread.join(timeout=2)
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
-
-    def __enter__(self) -> FakePoolHub:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        return [m for m in self.messages() if m.get("type") == kind]
