@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -38,6 +40,26 @@ class Sizes:
 
 def held(problems: list[str]) -> str:
     return "held" if not problems else "DEFECT: " + "; ".join(problems)
+
+
+def close_checked(sb: Sandbox, problems: list[str]) -> list[str]:
+    """Bring the sandbox down; each process that outlived `wzp down` is a problem."""
+    left = sb.close()
+    if left:
+        problems.append(f"{len(left)} processes outlived `wzp down`: {left[:2]}")
+    return left
+
+
+def settled_status(sb: Sandbox, seconds: float = 60.0) -> list[dict[str, Any]]:
+    """``wzp status`` once every process is running, fatal or exited (or ``seconds`` passed)."""
+    deadline = time.monotonic() + seconds
+    procs = sb.status()
+    while time.monotonic() < deadline:
+        procs = sb.status()
+        if procs and all(p["state"] in ("running", "fatal", "exited") for p in procs):
+            break
+        time.sleep(0.2)
+    return procs
 
 
 def one_workspace(prefix: str) -> Sandbox:

@@ -21,6 +21,7 @@ from trust_common import (
     SLEEPER,
     Row,
     Sizes,
+    close_checked,
     held,
     one_workspace,
 )
@@ -399,7 +400,5 @@ def row_fd_limits(_sizes: Sizes) -> list[Row]:
             with contextlib.suppress(Exception):
                 c.kill()
             c.wait()
-        left = sb.close()
-    if left:
-        problems.append(f"{len(left)} outlived `wzp down`")
+        close_checked(sb, problems)
     return [("open-files limit: budget and idle connections", figure, held(problems))]

@@ -22,11 +22,13 @@ from trust_common import (
     SLEEPER,
     Row,
     Sizes,
+    close_checked,
     describe,
     dup_and_orphans,
     held,
     one_workspace,
     safe_cmdline,
+    settled_status,
 )
 from wzp_harness import (
     PY,
@@ -78,13 +80,7 @@ def row_load(sizes: Sizes) -> list[Row]:
                     pass
             tick += sizes.kill_interval
             time.sleep(max(0.0, tick - time.monotonic()))
-        deadline = time.monotonic() + 60
-        procs = sb.status()
-        while time.monotonic() < deadline:
-            procs = sb.status()
-            if procs and all(p["state"] in ("running", "fatal", "exited") for p in procs):
-                break
-            time.sleep(0.2)
+        procs = settled_status(sb)
         restarts = sum(p["restarts"] for p in procs) - base
         fatal = sum(p["state"] == "fatal" for p in procs)
         unsettled = [p["target"] for p in procs if p["state"] not in ("running", "fatal")]
@@ -100,9 +96,7 @@ def row_load(sizes: Sizes) -> list[Row]:
         if orphans:
             problems.append(f"orphans {orphans[:3]}")
     finally:
-        left = sb.close()
-    if left:
-        problems.append(f"{len(left)} processes outlived `wzp down`: {left[:2]}")
+        left = close_checked(sb, problems)
     figure = (
         f"{n} agents, SIGKILL every {sizes.kill_interval * 1000:.0f} ms for {seconds:g} s: "
         f"{kills} kills ({holder_kills} holders, {kills - holder_kills} agents) -> "
@@ -163,13 +157,7 @@ def row_churn_crash(_sizes: Sizes) -> list[Row]:
                     kills += 1
             tick += interval
             time.sleep(max(0.0, tick - time.monotonic()))
-        deadline = time.monotonic() + 60
-        procs = sb.status()
-        while time.monotonic() < deadline:
-            procs = sb.status()
-            if procs and all(p["state"] in ("running", "fatal", "exited") for p in procs):
-                break
-            time.sleep(0.2)
+        procs = settled_status(sb)
         restarts = sum(p["restarts"] for p in procs) - base
         fatal = sum(p["state"] == "fatal" for p in procs)
         running = sum(p["state"] == "running" for p in procs)
@@ -183,9 +171,7 @@ def row_churn_crash(_sizes: Sizes) -> list[Row]:
         if dups or orphans:
             problems.append(f"duplicates {dups[:2]}, orphans {orphans[:2]}")
     finally:
-        left = sb.close()
-    if left:
-        problems.append(f"{len(left)} outlived `wzp down`")
+        left = close_checked(sb, problems)
     figure = (
         f"{n} agents, an agent SIGKILL every {interval * 1000:.0f} ms for {seconds:g} s, the "
         f"daemon SIGKILLed at {seconds / 4:g} s ({away_kills} agents killed while it was away, "
@@ -246,9 +232,7 @@ def row_daemon_kill(_sizes: Sizes) -> list[Row]:
             f"restarted by policy, in {took * 1000:.0f} ms; {len(dups)} duplicates"
         )
     finally:
-        left = sb.close()
-    if left:
-        problems.append(f"{len(left)} left after down")
+        close_checked(sb, problems)
     return [("daemon SIGKILL at rest", figure, held(problems))]
 
 
@@ -296,9 +280,7 @@ def row_reload_crash(_sizes: Sizes) -> list[Row]:
                 # the new daemon read the new config: every pane must run the new command
                 problems.append(f"kill {delay * 1000:.0f} ms in: {len(stale)} on the old command")
     finally:
-        left = sb.close()
-    if left:
-        problems.append(f"{len(left)} outlived `wzp down`")
+        close_checked(sb, problems)
     figure = (
         f"{n} panes all replaced by a reload, daemon SIGKILLed "
         f"{', '.join(f'{d * 1000:.0f}' for d in delays)} ms after `reload` was sent, then "
@@ -422,7 +404,5 @@ def row_leaks(_sizes: Sizes) -> list[Row]:
             f"{len(nohup_agents)} agent(s) for the pane after the restart"
         )
     finally:
-        left = sb.close()
-    if left:
-        problems.append(f"{len(left)} survived `wzp down`")
+        close_checked(sb, problems)
     return [("leaks under PID 1 (crash children, holder kill)", figure, held(problems))]

@@ -24,6 +24,7 @@ from trust_common import (
     SYSTEM_PY,
     Row,
     Sizes,
+    close_checked,
     held,
     one_workspace,
 )
@@ -182,9 +183,7 @@ def row_attach(_sizes: Sizes) -> list[Row]:
             f"{'yes' if not problems else 'NO'}"
         )
     finally:
-        left = sb.close()
-    if left:
-        problems.append(f"{len(left)} left after down")
+        close_checked(sb, problems)
     return [("attach floods, bad frames", figure, held(problems))]
 
 
@@ -360,9 +359,7 @@ def impostor_row() -> Row:
     finally:
         impostor.kill()
         impostor.wait()
-        left = sb.close()
-    if left:
-        problems.append(f"{len(left)} processes left")
+        close_checked(sb, problems)
     return (
         "impostor daemon (no XDG_RUNTIME_DIR)",
         f"nobody owns <tmp>/wezterm-parallel-{os.getuid()} (0777) with a hub that says ok: "
@@ -448,7 +445,5 @@ def row_names(_sizes: Sizes) -> list[Row]:
             f"holder sockets, {right}/{len(want)} answer as their own target"
         )
     finally:
-        left = sb.close()
-    if left:
-        problems.append(f"{len(left)} left after down")
+        close_checked(sb, problems)
     return [("name injection", figure, held(problems))]

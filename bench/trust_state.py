@@ -21,6 +21,7 @@ from trust_common import (
     SLEEPER,
     Row,
     Sizes,
+    close_checked,
     held,
     one_workspace,
 )
@@ -121,9 +122,7 @@ def row_corrupt_state(_sizes: Sizes) -> list[Row]:
         else:
             problems.append("stray backups + corrupt state: daemon did not start or lost w0")
     finally:
-        left = sb.close()
-    if left:
-        problems.append(f"{len(left)} left after down")
+        close_checked(sb, problems)
     figure = (
         f"{len(CORRUPTIONS)} corrupt state files: daemon started {started}/{len(CORRUPTIONS)}, "
         f"workspaces recovered from backup {recovered}/{len(CORRUPTIONS)}, error event "
@@ -202,9 +201,7 @@ def row_full_disk(_sizes: Sizes) -> list[Row]:
             f"workspaces back, {len(backups)} backups ({len(empty)} empty)"
         )
     finally:
-        left = sb.close()
-    if left:
-        problems.append(f"{len(left)} left after down")
+        close_checked(sb, problems)
     return [("full disk: create refused, not lost", figure, held(problems))]
 
 
@@ -239,9 +236,7 @@ def row_tasks(sizes: Sizes) -> list[Row]:
             f"({'reused!' if new in ids else 'not reused'})"
         )
     finally:
-        left = sb.close()
-    if left:
-        problems.append(f"{len(left)} left after down")
+        close_checked(sb, problems)
     return [("tasks across daemon SIGKILL", figure, held(problems))]
 
 
@@ -286,9 +281,7 @@ def row_escapes(_sizes: Sizes) -> list[Row]:
             f"{bad.returncode}{', traceback' if traceback else ', no traceback'}"
         )
     finally:
-        left = sb.close()
-    if left:
-        problems.append(f"{len(left)} left after down")
+        close_checked(sb, problems)
     return [("terminal escapes, undecodable argv", figure, held(problems))]
 
 
@@ -355,7 +348,5 @@ def row_secrets(_sizes: Sizes) -> list[Row]:
             f"and `up`"
         )
     finally:
-        left = sb.close()
-    if left:
-        problems.append(f"{len(left)} outlived `wzp down`")
+        close_checked(sb, problems)
     return [("secret leakage", figure, held(problems))]
