@@ -171,6 +171,30 @@ def wait_adopted(sb: Sandbox, pids: dict[str, int], start: float) -> float | Non
     return None
 
 
+def adopted_after(
+    sb: Sandbox,
+    before: tuple[dict[str, int], dict[str, list[int]], int],
+    counts: tuple[float, dict[str, tuple[int, float]]],
+    attached: list[socket.socket],
+    start: float,
+    what: str,
+    problems: list[str],
+) -> float | None:
+    """Seconds from ``start`` until the same processes run again (None: they did not);
+    what differs from ``before`` is added to ``problems``."""
+    took = wait_adopted(sb, before[0], start)
+    if took is None:
+        problems.append(f"{what}: the same {len(before[0])} pids not running after {TIMEOUT:g}s")
+        problems += compare(sb, before, what)
+        return None
+    problems += compare(sb, before, what)
+    problems += continuity(sb, counts, what)
+    kept = still_attached(attached)
+    if kept != len(attached):
+        problems.append(f"{what}: {len(attached) - kept} attach clients dropped")
+    return took
+
+
 def bench_wzp(n: int, runs: int, out: Run) -> None:
     sb = Sandbox(
         "wzpadopt", {"t": grid_template(f"{PY} -c '{SLEEP_CODE}'")}, max_workspaces=n // 4 + 1
@@ -209,17 +233,10 @@ def bench_wzp(n: int, runs: int, out: Run) -> None:
             if up.returncode != 0:
                 out.problems.append(f"wzp up after SIGKILL failed: {up.stderr.strip()}")
                 return
-            took = wait_adopted(sb, before[0], start)
+            took = adopted_after(sb, before, counts, attached, start, "crash", out.problems)
             if took is None:
-                out.problems.append(f"crash: the same {n} pids not running after {TIMEOUT:g}s")
-                out.problems += compare(sb, before, "crash")
                 return
             out.crash_adopted.append(took)
-            out.problems += compare(sb, before, "crash")
-            out.problems += continuity(sb, counts, "crash")
-            kept = still_attached(attached)
-            if kept != len(attached):
-                out.problems.append(f"crash: {len(attached) - kept} attach clients dropped")
         for i in range(runs):
             progress(f"{n}: restart {i}")
             first = sb.ping()
@@ -241,17 +258,10 @@ def bench_wzp(n: int, runs: int, out: Run) -> None:
             if fresh["pid"] != first["pid"]:
                 out.problems.append(f"restart: daemon pid {first['pid']} -> {fresh['pid']}")
             progress(f"{n}: restart {i}: fresh daemon answers")
-            took = wait_adopted(sb, before[0], start)
+            took = adopted_after(sb, before, counts, attached, start, "restart", out.problems)
             if took is None:
-                out.problems.append("restart: the same pids not running")
-                out.problems += compare(sb, before, "restart")
                 return
             out.restart.append(took)
-            out.problems += compare(sb, before, "restart")
-            out.problems += continuity(sb, counts, "restart")
-            kept = still_attached(attached)
-            if kept != len(attached):
-                out.problems.append(f"restart: {len(attached) - kept} attach clients dropped")
         out.attached = len(attached)
         for sock in attached:
             sock.close()
