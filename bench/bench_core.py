@@ -1,4 +1,5 @@
-"""Supervisor core benchmarks (issue #2), with anchors measured in the same run.
+"""Supervisor core benchmarks (status latency, crash restart, idle CPU, memory), with
+anchors measured in the same run.
 
 1. `wzp status` whole-process latency vs `circusctl status` against the same daemon
    (target ≤ 0.6×).
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from bench_env import isolated_env
 
 PY = sys.executable
 BIN = Path(PY).parent
@@ -34,15 +36,7 @@ SLEEP = "import time; time.sleep(100000)"
 
 
 def env_for(root: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "WZP_"))}
-    env.update(
-        XDG_CONFIG_HOME=str(root / "c"),
-        XDG_STATE_HOME=str(root / "s"),
-        XDG_RUNTIME_DIR=str(root / "r"),
-        NO_COLOR="1",
-    )
-    (root / "r").mkdir(mode=0o700, exist_ok=True)
-    return env
+    return isolated_env(root)
 
 
 def wzp_config(n: int) -> str:

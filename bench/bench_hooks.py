@@ -1,4 +1,4 @@
-"""Benchmarks for issue #4: hook latency and hub round trips, against a real daemon.
+"""Hook latency and hub round trips, against a real daemon.
 
 Runs a daemon in temp XDG dirs with N agents (default 100: 25 workspaces of 4 panes; each
 agent is a sleeping shell marked ``agent: claude`` so hooks apply to it) and measures:
@@ -30,6 +30,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from bench_env import isolated_env
 
 PY = sys.executable
 POSITIONS = ("top_left", "top_right", "bottom_left", "bottom_right")
@@ -73,13 +75,7 @@ class Bench:
 
     def __init__(self, agents: int) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="wzpb", dir="/tmp"))
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "WZP_"))}
-        env.update(
-            XDG_CONFIG_HOME=str(self.root / "c"),
-            XDG_STATE_HOME=str(self.root / "s"),
-            XDG_RUNTIME_DIR=str(self.root / "r"),
-        )
-        (self.root / "r").mkdir(mode=0o700)
+        env = isolated_env(self.root)
         self.env = env
         os.environ.update({k: env[k] for k in ("XDG_CONFIG_HOME", "XDG_STATE_HOME")})
         os.environ["XDG_RUNTIME_DIR"] = env["XDG_RUNTIME_DIR"]

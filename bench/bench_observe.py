@@ -1,4 +1,5 @@
-"""Benchmarks for issue #5 (observe). Prints figures measured in this run; asserts nothing.
+"""Observe benchmarks (sampler, status file, metrics). Prints figures measured in this run;
+asserts nothing.
 
 1. Sampler cpu per sample and as % of one core at 1 Hz, for 16 and 100 process trees of
    3 processes each (sh + 2 children), with the /proc reader and with plain psutil.
@@ -24,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from bench_env import isolated_env
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -87,14 +90,7 @@ def bench_sampler(n: int, use_proc: bool, samples: int) -> dict[str, float]:
 
 def make_env() -> tuple[Path, dict[str, str]]:
     root = Path(tempfile.mkdtemp(prefix="wzpb", dir="/tmp"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "WZP_"))}
-    env.update(
-        XDG_CONFIG_HOME=str(root / "c"),
-        XDG_STATE_HOME=str(root / "s"),
-        XDG_RUNTIME_DIR=str(root / "r"),
-        NO_COLOR="1",
-    )
-    (root / "r").mkdir(mode=0o700)
+    env = isolated_env(root)
     cfg = root / "c" / "wezterm-parallel"
     cfg.mkdir(parents=True)
     sleep = json.dumps(["sleep", "10000"])

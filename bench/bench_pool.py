@@ -32,6 +32,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from bench_env import isolated_env
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
@@ -41,6 +43,7 @@ from tests.claude_env import (  # noqa: E402
     seed_claude_home,
 )
 from tests.model_stub import ModelStub  # noqa: E402
+from wzp_supervisor.stream_json import STREAM_FLAGS, user_line  # noqa: E402
 
 PY = sys.executable
 POOL = "bench"
@@ -92,27 +95,9 @@ def per_task(setup: Setup, n: int, parallel: int) -> tuple[float, int]:
     return time.monotonic() - started, ok.count(False)
 
 
-def stream_json_line(prompt: str) -> bytes:
-    message = {
-        "type": "user",
-        "message": {"role": "user", "content": prompt},
-        "parent_tool_use_id": None,
-        "session_id": "default",
-    }
-    return json.dumps(message).encode() + b"\n"
-
-
 def raw_warm(setup: Setup, n: int, workers: int) -> tuple[float, int]:
     """Seconds for ``n`` prompts over ``workers`` already-running stream-json processes."""
-    argv = [
-        setup.claude,
-        "-p",
-        "--input-format",
-        "stream-json",
-        "--output-format",
-        "stream-json",
-        "--verbose",
-    ]
+    argv = [setup.claude, *STREAM_FLAGS]
     procs = [
         subprocess.Popen(
             argv,
@@ -127,7 +112,7 @@ def raw_warm(setup: Setup, n: int, workers: int) -> tuple[float, int]:
 
     def turn(proc: subprocess.Popen[bytes], prompt: str) -> bool:
         assert proc.stdin is not None and proc.stdout is not None
-        proc.stdin.write(stream_json_line(prompt))
+        proc.stdin.write(user_line(prompt, "default"))
         proc.stdin.flush()
         for raw in proc.stdout:
             with contextlib.suppress(ValueError):
@@ -167,14 +152,7 @@ class Daemon:
         keep = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "WZP_"))}
         keep = {k: v for k, v in keep.items() if not k.startswith(("CLAUDE", "ANTHROPIC"))}
         path = os.pathsep.join([setup.env["PATH"], os.environ.get("PATH", "")])
-        self.env = {**keep, **setup.env, "PATH": path}
-        self.env.update(
-            XDG_CONFIG_HOME=str(self.root / "c"),
-            XDG_STATE_HOME=str(self.root / "s"),
-            XDG_RUNTIME_DIR=str(self.root / "r"),
-            NO_COLOR="1",
-        )
-        (self.root / "r").mkdir(mode=0o700)
+        self.env = isolated_env(self.root, {**keep, **setup.env, "PATH": path})
         config = self.root / "c" / "wezterm-parallel"
         config.mkdir(parents=True)
         pool = {

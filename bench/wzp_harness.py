@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from bench_env import isolated_env
 
 from wzp_supervisor.cli.hub_client import DaemonNotRunning, HubClient, RequestFailed
 
@@ -113,13 +114,7 @@ class Sandbox:
         self.work.mkdir()
         self.runtime = self.root / "r"
         self.runtime.mkdir(mode=0o700)
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "WZP_"))}
-        self.env.update(
-            XDG_CONFIG_HOME=str(self.root / "c"),
-            XDG_STATE_HOME=str(self.root / "s"),
-            XDG_RUNTIME_DIR=str(self.runtime),
-            NO_COLOR="1",
-        )
+        self.env = isolated_env(self.root)
         config: dict[str, Any] = {
             "framework": {"max_workspaces": max_workspaces},
             "workspaces": {"templates": templates},
