@@ -1,9 +1,10 @@
 """The embedded Circus arbiter: the only module that imports circus, tornado or zmq.
 
 Circus spawns the processes (environment, working dir, rlimits, own session), serves the
-``circusctl`` control endpoint and publishes events. What Circus lacks is ours: exits are noticed from SIGCHLD at once instead of every ``check_delay``,
-restarts follow our policy with backoff (watchers never respawn on their own), and stopping
-reaches the whole process group and every descendant.
+``circusctl`` control endpoint and publishes events. What Circus lacks is ours: exits are
+noticed from SIGCHLD at once instead of every ``check_delay``, restarts follow our policy
+with backoff (watchers never respawn on their own), and stopping reaches the whole process
+group and every descendant.
 """
 
 from __future__ import annotations
