@@ -1,29 +1,24 @@
-"""Helpers for the observe tests (#5): pool configs, in-process hub requests, status.json."""
+"""Helpers for the observe tests: pool configs, in-process hub requests, status.json."""
 
 from __future__ import annotations
 
 import json
 import socket
-import sys
 from pathlib import Path
 from typing import Any
 
 from tests.conftest import WzpEnv
+from tests.support import PY, pane_entry
 from wzp_supervisor.cli.hub_client import HubClient
 
-PY = sys.executable
 SLEEP = [PY, "-c", "import time; time.sleep(10000)"]
 POSITIONS = ("top_left", "top_right", "bottom_left", "bottom_right")
 
 
 def pane_yaml(name: str, position: str, argv: list[str], **opts: object) -> str:
-    lines = [
-        f"        - name: {json.dumps(name)}",
-        f"          position: {position}",
-        f"          command: {json.dumps(argv)}",
-    ]
-    lines += [f"          {key}: {json.dumps(value)}" for key, value in opts.items()]
-    return "\n".join(lines) + "\n"
+    """One pane running ``argv``; option values are written as JSON (which is YAML)."""
+    values = {key: json.dumps(value) for key, value in opts.items()}
+    return pane_entry(json.dumps(name), position, json.dumps(argv), values)
 
 
 def pool_config(

@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,15 +41,20 @@ workspaces:
 """
 
 
-def pane(name: str, position: str, code: str, **opts: object) -> str:
-    """One pane of ``config_with`` running ``python -c code``, with extra pane keys."""
+def pane_entry(name: str, position: str, command: str, opts: Mapping[str, object]) -> str:
+    """One pane of a template's ``panes`` list; ``command`` and option values are YAML text."""
     lines = [
         f"        - name: {name}",
         f"          position: {position}",
-        f"          command: [{json.dumps(PY)}, '-c', {json.dumps(code)}]",
+        f"          command: {command}",
     ]
     lines += [f"          {key}: {value}" for key, value in opts.items()]
     return "\n".join(lines) + "\n"
+
+
+def pane(name: str, position: str, code: str, **opts: object) -> str:
+    """One pane of ``config_with`` running ``python -c code``, with extra pane keys."""
+    return pane_entry(name, position, f"[{json.dumps(PY)}, '-c', {json.dumps(code)}]", opts)
 
 
 def start(env: WzpEnv, config: str, workspace: str = "demo") -> None:
