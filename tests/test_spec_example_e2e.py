@@ -3,8 +3,11 @@ socket it names; the programs it lists are not installed, and wzp says so."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +16,19 @@ from tests.support import hub_line
 
 EXAMPLE = REPO / "config" / "examples" / "spec.yaml"
 SPEC_SOCKET = Path("/tmp/wezterm-parallel.sock")
+SPEC_SOCKET_LOCK = Path("/tmp/wezterm-parallel.sock.test-lock")
+
+
+@contextlib.contextmanager
+def spec_socket_held() -> Iterator[None]:
+    """Hold the example's fixed socket path for this test alone (another test run on this
+    machine waits here instead of failing on a socket in use)."""
+    with open(SPEC_SOCKET_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def seed_request(path: Path, message: dict[str, Any]) -> dict[str, Any]:
@@ -20,6 +36,11 @@ def seed_request(path: Path, message: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_the_example_runs_as_written(wzp_env: WzpEnv) -> None:
+    with spec_socket_held():
+        run_the_example(wzp_env)
+
+
+def run_the_example(wzp_env: WzpEnv) -> None:
     wzp_env.config_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy(EXAMPLE, wzp_env.config_dir / "config.yaml")
     empty_path = wzp_env.root / "bin"  # none of claude-code, htop, npm, tail is found here
