@@ -151,3 +151,20 @@ def test_observer_status_document_carries_task_prompt_and_waiting_order(
         assert not (runtime / "wezterm-parallel" / "status.json").exists()
 
     run(body)
+
+
+def test_deleting_a_workspace_fails_its_agent_tasks_but_not_its_pool_tasks() -> None:
+    async def body() -> None:
+        daemon = FakeDaemon()
+        _states, tasks, _delivery = build_tasks(daemon)
+        for_agents = tasks.add(Task(id="", seq=0, prompt="for w's agents", workspace="w"))
+        for_pool = tasks.add(
+            Task(id="", seq=0, prompt="on behalf of w", workspace="w", pool="review")
+        )
+        daemon.bus.publish("WorkspaceDeleted", "workspace", workspace="w")
+        await settle()
+        assert for_agents.state == "failed"
+        assert for_agents.error == "workspace w was deleted"
+        assert for_pool.state == "queued" and for_pool.id in tasks.queued
+
+    run(body)
