@@ -18,7 +18,8 @@ from wzp_supervisor.agent_states import AgentStates
 from wzp_supervisor.config import Config, load_config
 from wzp_supervisor.events import Event, EventBus
 from wzp_supervisor.features import DaemonContext, Feature, Handler
-from wzp_supervisor.process_table import ManagedProcess, ProcessTable
+from wzp_supervisor.managed_process import ManagedProcess
+from wzp_supervisor.process_table import ProcessTable
 from wzp_supervisor.protocol import ProtocolError
 from wzp_supervisor.restart_policy import RestartSettings, RestartTracker
 from wzp_supervisor.states import ProcessInfo

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from wzp_supervisor import __version__, protocol
 from wzp_supervisor.config import config_to_dict
 from wzp_supervisor.features import DaemonContext, FeatureBase
-from wzp_supervisor.process_table import ManagedProcess, ProcessTableError
+from wzp_supervisor.managed_process import ManagedProcess, ProcessTableError
 from wzp_supervisor.protocol import ProtocolError
 
 

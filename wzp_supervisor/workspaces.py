@@ -20,7 +20,8 @@ from wzp_supervisor.config import (
     template_to_dict,
 )
 from wzp_supervisor.events import EventBus
-from wzp_supervisor.process_table import ManagedProcess, ProcessTable
+from wzp_supervisor.managed_process import ManagedProcess
+from wzp_supervisor.process_table import ProcessTable
 from wzp_supervisor.protocol import ProtocolError
 
 log = logging.getLogger("wzp.workspaces")

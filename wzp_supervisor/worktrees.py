@@ -41,7 +41,7 @@ from wzp_supervisor.git_worktrees import (
     unshared_commits,
     worktree_path,
 )
-from wzp_supervisor.process_table import ManagedProcess
+from wzp_supervisor.managed_process import ManagedProcess
 from wzp_supervisor.protocol import ProtocolError
 from wzp_supervisor.states import ProcessInfo
 from wzp_supervisor.templates import PaneSpec
