@@ -189,7 +189,10 @@ def test_the_pool_shows_in_status_stats_top_dashboard_and_status_json(
         snapshot = wzp_env.root / "status-snapshot.json"
         snapshot.write_bytes((wzp_env.runtime_dir / "status.json").read_bytes())
         bar = lua_status_bar(snapshot, read_status_json(wzp_env)["ts"])
-        assert f"pool review 1/2 q1 rate-limited until {until}" in bar, bar
+        assert bar.endswith(f" | pool review 1/2 q1 rate-limited until {until}"), bar
+        # `wzp status --format wezterm` is the same one-liner
+        one_line = wzp_env.wzp("status", "--format", "wezterm", check=True).stdout.strip()
+        assert one_line.endswith(bar[bar.index(" | pool") :]), (one_line, bar)
 
 
 def test_pool_lines_escape_control_characters_in_names() -> None:
@@ -207,3 +210,35 @@ def test_pool_lines_escape_control_characters_in_names() -> None:
     assert line == "pool evil\\x1b]0;pwned\\x07: 0/1 workers (0 busy, 0 idle), 0 queued, 0 running"
     text = tables.pool_table([entry])  # type: ignore[list-item]
     assert "\x1b" not in text and "evil\\x1b" in text
+    bar = tables.pool_bar([entry])  # type: ignore[list-item]
+    assert bar == " | pool evil\\x1b]0;pwned\\x07 0/1 q0"
+
+
+def test_a_pause_that_is_over_is_not_shown() -> None:
+    entry: dict[str, Any] = {
+        "name": "review",
+        "min": 0,
+        "max": 2,
+        "workers": [{"name": "review/1", "state": "idle", "cost_usd": 0.5}],
+        "queued": 0,
+        "running": 0,
+        "rate_limited_until": 1000.0,
+    }
+    paused = f"rate-limited until {time.strftime('%H:%M', time.localtime(1000.0))}"
+    assert tables.pool_lines([entry], now=999.0) == [
+        f"pool review: 1/2 workers (0 busy, 1 idle), 0 queued, 0 running, {paused}"
+    ]
+    assert tables.pool_lines([entry], now=1000.0) == [
+        "pool review: 1/2 workers (0 busy, 1 idle), 0 queued, 0 running"
+    ]
+    assert tables.pool_bar([entry], now=1000.0) == " | pool review 0/2 q0"
+    assert tables.pool_table([entry], now=1000.0).splitlines()[1].split() == [
+        "review",
+        "1/2",
+        "0",
+        "1",
+        "0",
+        "0",
+        "$0.5000",
+        "-",
+    ]

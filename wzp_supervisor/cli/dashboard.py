@@ -153,7 +153,8 @@ class Dashboard:
         hidden_above = hidden_below = 0
         if height is not None:
             peek_lines = (self.peek_text or "").count("\n") + 3 if self.peek_text else 0
-            budget = max(3, height - 8 - peek_lines)
+            pool_count = len(self.status.get("pools") or [])
+            budget = max(3, height - 8 - peek_lines - pool_count)
             if len(lines) > budget:
                 at = next(i for i, line in enumerate(lines) if line[0] == self.selected)
                 start = min(max(0, at - budget // 2), len(lines) - budget)

@@ -80,7 +80,7 @@ def show_status(target: str | None, *, as_json: bool = False, wezterm: bool = Fa
     elif wezterm:
         from wzp_supervisor.states import one_line
 
-        print(one_line(processes))
+        print(one_line(processes) + tables.pool_bar(pools))
     else:
         sections = [render_processes(processes)] if processes else []
         if pools:

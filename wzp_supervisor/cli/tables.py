@@ -83,9 +83,13 @@ def table(rows: list[list[str]], header: list[str], states: list[str] | None = N
     return "\n".join(lines)
 
 
-def until_text(epoch: Any) -> str | None:
-    """``HH:MM`` in local time of an epoch (None when not a number)."""
+def paused_until(pool: Mapping[str, Any], now: float | None = None) -> str | None:
+    """``HH:MM`` (local time) until which a rate limit pauses a pool entry's dispatch; None
+    when it is not paused, or the pause is over at ``now`` (default: the current time)."""
+    epoch = pool.get("rate_limited_until")
     if not isinstance(epoch, int | float) or isinstance(epoch, bool):
+        return None
+    if epoch <= (time.time() if now is None else now):
         return None
     return time.strftime("%H:%M", time.localtime(epoch))
 
@@ -96,7 +100,7 @@ def _worker_counts(pool: Mapping[str, Any]) -> tuple[int, int, int]:
     return len(states), states.count("busy"), states.count("idle")
 
 
-def pool_lines(pools: Sequence[Mapping[str, Any]]) -> list[str]:
+def pool_lines(pools: Sequence[Mapping[str, Any]], now: float | None = None) -> list[str]:
     """One line a pool (``pool.list`` entries): workers of max, busy and idle, queued and
     running tasks, and the rate-limit pause; names shown with control characters escaped."""
     lines = []
@@ -107,11 +111,26 @@ def pool_lines(pools: Sequence[Mapping[str, Any]]) -> list[str]:
             f"({busy} busy, {idle} idle), {pool.get('queued', 0)} queued, "
             f"{pool.get('running', 0)} running"
         )
-        until = until_text(pool.get("rate_limited_until"))
+        until = paused_until(pool, now)
         if until is not None:
             line += f", rate-limited until {until}"
         lines.append(printable(line))
     return lines
+
+
+def pool_bar(pools: Sequence[Mapping[str, Any]], now: float | None = None) -> str:
+    """The pools as the WezTerm status bar shows them after the agent counts:
+    `` | pool review 1/4 q3`` (busy workers of max, tasks queued) a pool, with
+    `` rate-limited until 14:05`` while paused; empty without pools."""
+    parts = []
+    for pool in sorted(pools, key=lambda p: str(p.get("name"))):
+        _, busy, _ = _worker_counts(pool)
+        part = f" | pool {pool.get('name')} {busy}/{pool.get('max')} q{pool.get('queued', 0)}"
+        until = paused_until(pool, now)
+        if until is not None:
+            part += f" rate-limited until {until}"
+        parts.append(printable(part))
+    return "".join(parts)
 
 
 def pool_cost(pool: Mapping[str, Any]) -> float:
@@ -119,12 +138,12 @@ def pool_cost(pool: Mapping[str, Any]) -> float:
     return sum(float(w.get("cost_usd") or 0.0) for w in pool.get("workers") or [])
 
 
-def pool_table(pools: Sequence[Mapping[str, Any]]) -> str:
+def pool_table(pools: Sequence[Mapping[str, Any]], now: float | None = None) -> str:
     """The pool table of ``wzp stats`` and ``wzp top``."""
     rows = []
     for pool in pools:
         alive, busy, idle = _worker_counts(pool)
-        until = until_text(pool.get("rate_limited_until"))
+        until = paused_until(pool, now)
         rows.append(
             [
                 str(pool.get("name")),
