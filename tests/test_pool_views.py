@@ -18,6 +18,7 @@ from rich.console import Console
 from tests.claude_env import QUIET_ENV, TEST_API_KEY, claude_binary, seed_claude_home
 from tests.conftest import WzpEnv
 from tests.model_stub import ModelStub
+from tests.observe_support import SLEEP, create_workspace, pane_yaml, pool_config
 from wzp_supervisor.cli import tables
 from wzp_supervisor.cli.dashboard import Dashboard
 from wzp_supervisor.cli.hub_client import HubClient
@@ -242,3 +243,43 @@ def test_a_pause_that_is_over_is_not_shown() -> None:
         "$0.5000",
         "-",
     ]
+
+
+def test_pools_follow_the_processes_and_a_target_shows_only_its_processes(
+    wzp_env: WzpEnv, model_stub: ModelStub
+) -> None:
+    home = wzp_env.root / "home"
+    seed_claude_home(home, wzp_env.work)
+    pool = {
+        "command": [str(claude_binary())],
+        "cwd": str(wzp_env.work),
+        "environment": {"HOME": str(home), "ANTHROPIC_BASE_URL": model_stub.url, **QUIET_ENV},
+        "min": 0,
+        "max": 3,
+    }
+    pools = f"pools: {json.dumps({'review': pool})}"
+    wzp_env.write_config(pool_config(pane_yaml("s1", "top_left", SLEEP), extra=pools))
+    wzp_env.wzp("up", check=True)
+    create_workspace(wzp_env, "demo")
+    line = "pool review: 0/3 workers (0 busy, 0 idle), 0 queued, 0 running"
+
+    shown = wzp_env.wzp("status", check=True).stdout.splitlines()
+    assert shown[0].split()[:2] == ["TARGET", "STATE"] and shown[1].startswith("demo/s1")
+    assert shown[2:] == ["", line]
+    only = wzp_env.wzp("status", "demo", check=True).stdout
+    assert "demo/s1" in only and "pool" not in only
+    assert json.loads(wzp_env.wzp("status", "demo", "--json", check=True).stdout)["pools"] == []
+
+    stats = wzp_env.wzp("stats", check=True).stdout
+    assert "demo/s1" in stats and "daemon pid" in stats
+    assert stats.splitlines()[-1].split() == ["review", "0/3", "0", "0", "0", "0", "$0.0000", "-"]
+
+    board = Dashboard()
+    board.refresh()
+    console = Console(file=io.StringIO(), width=160, record=True, color_system=None)
+    console.print(board.render())
+    screen = console.export_text()
+    assert "s1" in screen and line in screen
+    assert board.selected_target() == "demo/s1"
+    assert board.handle_key("j") and board.selected_target() == "demo/s1"  # pools aren't rows
+    assert not board.handle_key("q")
