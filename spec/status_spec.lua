@@ -87,6 +87,54 @@ describe('status bar', function()
     assert.truthy(window.right_status:find('\27[38:2::10:11:12m✖2', 1, true))
   end)
 
+  describe('pools', function()
+    local function pool(busy, max, queued, until_ts)
+      return { queued = queued, running = busy, workers = busy + 1, idle = 1, busy = busy,
+               min = 0, max = max, rate_limited_until = until_ts }
+    end
+
+    it('shows each pool by name: busy workers of max and queued tasks', function()
+      local doc = H.status_doc({ 'busy' }, { ts = 1000 })
+      doc.pools = { review = pool(1, 4, 3), batch = pool(0, 2, 0) }
+      put(doc)
+      setup_plugin()
+      assert.are.equal('⚡0 waiting ●1 busy ○0 idle ✖0 | cpu 0% mem 0B'
+        .. ' | pool batch 0/2 q0 | pool review 1/4 q3', text())
+    end)
+
+    it('shows a pool paused by a rate limit with the local time it resumes', function()
+      local doc = H.status_doc({}, { ts = 1000 })
+      doc.pools = { review = pool(1, 4, 3, 1000 + 3600) }
+      put(doc)
+      setup_plugin { show_resources = false, theme = { waiting = '#010203' } }
+      local resumes = os.date('%H:%M', 4600)
+      assert.are.equal('⚡0 waiting ●0 busy ○0 idle ✖0 | pool review 1/4 q3 rate-limited until '
+        .. resumes, text())
+      assert.truthy(window.right_status:find('\27[38:2::1:2:3m rate-limited until', 1, true))
+    end)
+
+    it('leaves out a pause that is over at the time the file was written', function()
+      local doc = H.status_doc({}, { ts = 1000 })
+      doc.pools = { review = pool(0, 1, 1, 999.5) }
+      put(doc)
+      setup_plugin { show_resources = false }
+      assert.are.equal('⚡0 waiting ●0 busy ○0 idle ✖0 | pool review 0/1 q1', text())
+    end)
+
+    it('shows control characters of a pool name as ?, and ignores pools of the wrong shape', function()
+      local doc = H.status_doc({}, { ts = 1000 })
+      doc.pools = { ['ev\27]0;x\7il'] = pool(0, 1, 0), other = 'not a pool' }
+      put(doc)
+      setup_plugin { show_resources = false }
+      assert.are.equal('⚡0 waiting ●0 busy ○0 idle ✖0 | pool ev?]0;x?il 0/1 q0', text())
+      assert.falsy(window.right_status:find('\27]', 1, true))
+      doc.pools = 'garbage'
+      put(doc)
+      clock.t = 1001
+      assert.are.equal('⚡0 waiting ●0 busy ○0 idle ✖0', text())
+    end)
+  end)
+
   it('marks a status.json whose ts is older than 5 s as stale', function()
     put(H.status_doc({ 'busy' }, { ts = 1000 }))
     clock.t = 1005

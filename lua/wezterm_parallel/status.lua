@@ -132,6 +132,33 @@ function M.summary(data)
   }
 end
 
+--- The pools of status.json, sorted by name: {name, busy, max, queued, paused_until} each, `paused_until`
+--- (epoch seconds) only while a rate limit pauses the pool at the file's `ts`. Names are
+--- shown with control characters replaced by '?'.
+function M.pools(data)
+  local out = {}
+  if type(data.pools) ~= 'table' then
+    return out
+  end
+  local ts = util.num(data.ts, 0)
+  for name, p in pairs(data.pools) do
+    if type(name) == 'string' and type(p) == 'table' then
+      local untl = util.num(p.rate_limited_until, nil)
+      out[#out + 1] = {
+        name = name:gsub('%c', '?'),
+        busy = util.num(p.busy, 0),
+        max = util.num(p.max, 0),
+        queued = util.num(p.queued, 0),
+        paused_until = (untl and untl > ts) and untl or nil,
+      }
+    end
+  end
+  table.sort(out, function(a, b)
+    return a.name < b.name
+  end)
+  return out
+end
+
 local function age_text(age)
   if age < 120 then
     return string.format('%ds', math.floor(age))
@@ -179,6 +206,13 @@ function M.render_items(snap, theme, show_resources)
     end
     add(theme.muted, ' | ')
     add(theme.text, table.concat(parts, ' '))
+  end
+  for _, p in ipairs(M.pools(snap.data)) do
+    add(theme.muted, ' | ')
+    add(theme.text, string.format('pool %s %d/%d q%d', p.name, p.busy, p.max, p.queued))
+    if p.paused_until then
+      add(theme.waiting, ' rate-limited until ' .. os.date('%H:%M', math.floor(p.paused_until)))
+    end
   end
   items[#items + 1] = 'ResetAttributes'
   return items

@@ -2,7 +2,8 @@
 
 It follows the hub's event stream (a ``subscribe`` connection in a thread) and fetches
 ``status`` when something changed (and every few seconds for cpu and memory); it never runs
-the CLI in a loop. Keys act on the selected agent:
+the CLI in a loop. The pools of headless workers are listed below the table, one line each.
+Keys act on the selected agent:
 
     ↑/↓ or k/j  select        r restart   s stop   t start
     p peek (toggle)           a attach (returns after detach)
@@ -30,7 +31,7 @@ from rich.text import Text
 from wzp_supervisor import paths
 from wzp_supervisor.cli.hub_client import DaemonNotRunning, HubClient, RequestFailed, UnsafeHub
 from wzp_supervisor.cli.printable import printable
-from wzp_supervisor.cli.tables import plural
+from wzp_supervisor.cli.tables import plural, pool_lines
 from wzp_supervisor.states import human_bytes, one_line, shown_state
 
 STATE_STYLES = {
@@ -152,7 +153,8 @@ class Dashboard:
         hidden_above = hidden_below = 0
         if height is not None:
             peek_lines = (self.peek_text or "").count("\n") + 3 if self.peek_text else 0
-            budget = max(3, height - 8 - peek_lines)
+            pool_count = len(self.status.get("pools") or [])
+            budget = max(3, height - 8 - peek_lines - pool_count)
             if len(lines) > budget:
                 at = next(i for i, line in enumerate(lines) if line[0] == self.selected)
                 start = min(max(0, at - budget // 2), len(lines) - budget)
@@ -209,7 +211,11 @@ class Dashboard:
         parts.append(table)
         if hidden_below:
             parts.append(Text(f"  ↓ {hidden_below} more lines", style="dim"))
-        if not rows:
+        pools = list(self.status.get("pools") or [])
+        for pool, line in zip(pools, pool_lines(pools), strict=True):
+            paused = pool.get("rate_limited_until") is not None
+            parts.append(Text(line, style="bold yellow" if paused else ""))
+        if not rows and not pools:
             parts.append(Text("no agents; create a workspace with `wzp workspace create`"))
         if self.peek_text is not None:
             peek = Text(printable(self.peek_text, multiline=True))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -69,24 +70,41 @@ def render_stats(answer: dict[str, Any], sort: str = "target") -> str:
     )
 
 
+def render_stats_and_pools(answer: dict[str, Any], sort: str = "target") -> str:
+    """The process table of a ``stats`` reply (when there are processes) followed by the pool
+    table of its ``pools`` (when there are pools); empty when there is neither."""
+    from wzp_supervisor.cli.tables import pool_table
+
+    sections = [render_stats(answer, sort)] if answer["processes"] else []
+    if answer.get("pools"):
+        sections.append(pool_table(answer["pools"]))
+    return "\n\n".join(sections)
+
+
+def _with_pools(answer: dict[str, Any], request: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
+    """A ``stats`` reply without its envelope, with the ``pools`` of ``pool.list`` added."""
+    for key in ("ok", "id", "v"):
+        answer.pop(key, None)
+    answer["pools"] = request("pool.list")["pools"]
+    return answer
+
+
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option(
     "--sort", type=click.Choice(["target", "cpu", "mem"]), default="target", show_default=True
 )
 def stats(as_json: bool, sort: str) -> None:
-    """CPU, memory and process count of every supervised process tree."""
-    answer = hub_request("stats")
-    answer.pop("ok", None)
-    answer.pop("id", None)
-    answer.pop("v", None)
+    """CPU, memory and process count of every supervised process tree, and the pools."""
+    answer = _with_pools(hub_request("stats"), hub_request)
     if as_json:
         print_json(answer)
         return
-    if not answer["processes"]:
+    text = render_stats_and_pools(answer, sort)
+    if not text:
         click.echo("no supervised processes; create a workspace with `wzp workspace create`")
         return
-    click.echo(render_stats(answer, sort))
+    click.echo(text)
 
 
 @click.command()
@@ -108,9 +126,7 @@ def top(interval: float, count: int | None, as_json: bool) -> None:
         with HubClient(timeout=10.0) as client:
             if as_json:
                 while count is None or shown < count:
-                    answer = client.request("stats")
-                    for key in ("ok", "id", "v"):
-                        answer.pop(key, None)
+                    answer = _with_pools(client.request("stats"), client.request)
                     click.echo(json.dumps({"ts": time.time(), **answer}, default=str))
                     sys.stdout.flush()
                     shown += 1
@@ -122,9 +138,9 @@ def top(interval: float, count: int | None, as_json: bool) -> None:
             from rich.text import Text
 
             def frame() -> Text:
-                answer = client.request("stats")
+                answer = _with_pools(client.request("stats"), client.request)
                 stamp = time.strftime("%H:%M:%S")
-                body = render_stats(answer, "cpu") if answer["processes"] else "no processes"
+                body = render_stats_and_pools(answer, "cpu") or "no processes"
                 return Text(f"wzp top  {stamp}  (every {interval:g}s, Ctrl-C quits)\n\n{body}")
 
             console = Console()

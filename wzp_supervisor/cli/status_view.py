@@ -58,25 +58,34 @@ def _print_json(data: Any) -> None:
 
 
 def show_status(target: str | None, *, as_json: bool = False, wezterm: bool = False) -> int:
-    """Print ``wzp status [TARGET]`` (a table, JSON, or the WezTerm one-liner); exit code."""
+    """Print ``wzp status [TARGET]`` (a table, JSON, or the WezTerm one-liner); exit code.
+
+    Without a target the pools of headless workers follow the processes, one line each."""
     answer = _fetch()
     if isinstance(answer, hub_client.HubError):
         return _error(answer.message, answer.exit_code)
     processes = filter_target(answer["processes"], target)
     if target and target != "all" and not processes:
         return _error(f"no workspace or process named {target!r}", hub_client.EXIT_FAILED)
+    pools = list(answer.get("pools") or []) if not target or target == "all" else []
     if as_json:
         _print_json(
-            {"daemon": answer["daemon"], "workspaces": answer["workspaces"], "processes": processes}
+            {
+                "daemon": answer["daemon"],
+                "workspaces": answer["workspaces"],
+                "processes": processes,
+                "pools": pools,
+            }
         )
     elif wezterm:
         from wzp_supervisor.states import one_line
 
-        print(one_line(processes))
-    elif not processes:
-        print(EMPTY)
+        print(one_line(processes) + tables.pool_bar(pools))
     else:
-        print(render_processes(processes))
+        sections = [render_processes(processes)] if processes else []
+        if pools:
+            sections.append("\n".join(tables.pool_lines(pools)))
+        print("\n\n".join(sections) if sections else EMPTY)
     return 0
 
 

@@ -7,8 +7,14 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 from wzp_supervisor.cli.printable import printable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
 
 _ANSI = {"green": 32, "cyan": 36, "blue": 34, "yellow": 33, "magenta": 35, "red": 31, "white": 37}
 STATE_COLOURS = {
@@ -75,3 +81,80 @@ def table(rows: list[list[str]], header: list[str], states: list[str] | None = N
             cells[1] = paint(cells[1], states[i])
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
+
+
+def paused_until(pool: Mapping[str, Any], now: float | None = None) -> str | None:
+    """``HH:MM`` (local time) until which a rate limit pauses a pool entry's dispatch; None
+    when it is not paused, or the pause is over at ``now`` (default: the current time)."""
+    epoch = pool.get("rate_limited_until")
+    if not isinstance(epoch, int | float) or isinstance(epoch, bool):
+        return None
+    if epoch <= (time.time() if now is None else now):
+        return None
+    return time.strftime("%H:%M", time.localtime(epoch))
+
+
+def _worker_counts(pool: Mapping[str, Any]) -> tuple[int, int, int]:
+    """Workers of a pool entry: alive, busy, idle."""
+    states = [str(w.get("state")) for w in pool.get("workers") or []]
+    return len(states), states.count("busy"), states.count("idle")
+
+
+def pool_lines(pools: Sequence[Mapping[str, Any]], now: float | None = None) -> list[str]:
+    """One line a pool (``pool.list`` entries): workers of max, busy and idle, queued and
+    running tasks, and the rate-limit pause; names shown with control characters escaped."""
+    lines = []
+    for pool in pools:
+        alive, busy, idle = _worker_counts(pool)
+        line = (
+            f"pool {pool.get('name')}: {alive}/{pool.get('max')} workers "
+            f"({busy} busy, {idle} idle), {pool.get('queued', 0)} queued, "
+            f"{pool.get('running', 0)} running"
+        )
+        until = paused_until(pool, now)
+        if until is not None:
+            line += f", rate-limited until {until}"
+        lines.append(printable(line))
+    return lines
+
+
+def pool_bar(pools: Sequence[Mapping[str, Any]], now: float | None = None) -> str:
+    """The pools as the WezTerm status bar shows them after the agent counts:
+    `` | pool review 1/4 q3`` (busy workers of max, tasks queued) a pool, with
+    `` rate-limited until 14:05`` while paused; empty without pools."""
+    parts = []
+    for pool in sorted(pools, key=lambda p: str(p.get("name"))):
+        _, busy, _ = _worker_counts(pool)
+        part = f" | pool {pool.get('name')} {busy}/{pool.get('max')} q{pool.get('queued', 0)}"
+        until = paused_until(pool, now)
+        if until is not None:
+            part += f" rate-limited until {until}"
+        parts.append(printable(part))
+    return "".join(parts)
+
+
+def pool_cost(pool: Mapping[str, Any]) -> float:
+    """Dollars spent so far by a pool's current workers."""
+    return sum(float(w.get("cost_usd") or 0.0) for w in pool.get("workers") or [])
+
+
+def pool_table(pools: Sequence[Mapping[str, Any]], now: float | None = None) -> str:
+    """The pool table of ``wzp stats`` and ``wzp top``."""
+    rows = []
+    for pool in pools:
+        alive, busy, idle = _worker_counts(pool)
+        until = paused_until(pool, now)
+        rows.append(
+            [
+                str(pool.get("name")),
+                f"{alive}/{pool.get('max')}",
+                str(busy),
+                str(idle),
+                str(pool.get("queued", 0)),
+                str(pool.get("running", 0)),
+                f"${pool_cost(pool):.4f}",
+                f"until {until}" if until else "-",
+            ]
+        )
+    header = ["pool", "workers", "busy", "idle", "queued", "running", "cost", "rate-limited"]
+    return table(rows, header)
