@@ -3,6 +3,7 @@ environment is, and how a pool is listed. No I/O: ``pools.Pools`` acts on it."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,6 +100,15 @@ def idle_worker(pool: Pool, session: str | None) -> Worker | None:
     if session == "new":
         return next((w for w in idle if w.turns == 0), None)
     return next((w for w in idle if w.session_id == session), None)
+
+
+def running_per_workspace(pool: Pool) -> Counter[str]:
+    """How many of the pool's running tasks each workspace has (tasks without one: none)."""
+    return Counter(
+        w.task.workspace
+        for w in pool.workers.values()
+        if w.state == "busy" and w.task is not None and w.task.workspace is not None
+    )
 
 
 def pool_entry(pool: Pool, queued: int) -> PoolEntry:

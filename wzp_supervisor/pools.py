@@ -5,7 +5,9 @@ Each worker is a Circus watcher running ``claude -p`` in stream-json mode with p
 the turn's ``result`` from its stdout. Per pool (``pools.<name>`` in the config):
 
 - at most ``max`` worker processes exist, ``min`` are kept running as warm spares, tasks run
-  on at most ``concurrency`` of them at once; highest priority first, FIFO within one;
+  on at most ``concurrency.total`` of them at once, and at most ``concurrency.per_workspace``
+  of one workspace (a queued task over its workspace's share waits and later tasks of other
+  workspaces go first); highest priority first, FIFO within one;
 - ``session``: ``reuse`` (default: any idle worker, its conversation goes on), ``new`` (a
   worker that has not taken a turn yet) or a session id (the worker holding it, else a new one
   started with ``--resume``);
@@ -45,6 +47,7 @@ from wzp_supervisor.pool_model import (
     idle_worker,
     pool_entry,
     pool_environment,
+    running_per_workspace,
 )
 from wzp_supervisor.pool_worker import Worker
 from wzp_supervisor.process_tree import terminate_tree
@@ -162,7 +165,9 @@ class Pools(FeatureBase):
             self.ctx.bus.publish("PoolResumed", "pool", pool=pool.name)
         if pool.name not in self.ctx.config().pools:
             return
-        limit = min(cfg.concurrency or cfg.max, cfg.max)
+        limit = min(cfg.concurrency.total or cfg.max, cfg.max)
+        per_workspace = cfg.concurrency.per_workspace
+        running = running_per_workspace(pool)
         queued = sorted(
             (t for t in self.tasks.queued.values() if t.pool == pool.name),
             key=lambda t: (-t.priority, t.seq),
@@ -172,6 +177,12 @@ class Pools(FeatureBase):
                 continue
             if pool.busy() >= limit:
                 break
+            if (
+                per_workspace is not None
+                and task.workspace is not None
+                and running[task.workspace] >= per_workspace
+            ):
+                continue  # its workspace has its share running; later tasks may go first
             worker = idle_worker(pool, task.session)
             if worker is None and pool.alive() < cfg.max:
                 worker = self._spawn(pool, task.session)
@@ -183,6 +194,8 @@ class Pools(FeatureBase):
                     self._retire(spare, "making room for another session")
                 continue
             self._run(task, worker)
+            if task.workspace is not None:
+                running[task.workspace] += 1
         while not pool.hold_spares and pool.alive() < cfg.min:
             if self._spawn(pool, None) is None:
                 break
