@@ -53,13 +53,15 @@ class Pool:
     failures: int = 0  # workers in a row that died before their first turn
     spawn_after: float = 0.0  # monotonic: no spawn before (backoff after failed starts)
     hold_spares: bool = False  # a worker ended by itself and the restart policy says no
+    starting: int = 0  # workers being prepared (their worktree made) before they spawn
 
     @property
     def name(self) -> str:
         return self.config.name
 
     def alive(self) -> int:
-        return len(self.workers)
+        """Workers running or being prepared."""
+        return len(self.workers) + self.starting
 
     def busy(self) -> int:
         return sum(1 for w in self.workers.values() if w.state == "busy")

@@ -242,6 +242,8 @@ def _result_details(result: dict[str, Any], agent: str | None) -> list[tuple[str
         details.append(("worker", str(result["worker"])))
     if result.get("session_id"):
         details.append(("session", str(result["session_id"])))
+    if result.get("worktree"):
+        details.append(("worktree", str(result["worktree"])))
     if isinstance(result.get("cost_usd"), int | float):
         details.append(("cost", f"${result['cost_usd']:.4f}"))
     if isinstance(result.get("duration_s"), int | float):

@@ -6,7 +6,9 @@ anything is sent, so a bad line is reported as ``FILE:LINE`` and nothing runs. T
 prompts are submitted through one hub connection, at most ``--window`` of them unfinished at a
 time (memory stays bounded however long the file is), and each result is printed as one JSON
 line as soon as every earlier one is printed: the output is in input order. A rich progress
-bar goes to stderr when it is a terminal. Exit 1 when any task did not succeed.
+bar goes to stderr when it is a terminal. Exit 1 when any task did not succeed. The tasks
+count for ``--workspace`` (default: the calling agent pane's, from ``$WZP_AGENT``) under the
+pool's ``concurrency.per_workspace``.
 """
 
 from __future__ import annotations
@@ -37,8 +39,18 @@ from wzp_supervisor.task_model import MAX_PROMPT_CHARS
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-RESULT_FIELDS = ("text", "is_error", "subtype", "cost_usd", "usage", "duration_s", "session_id")
-"""The structured result's fields copied into each output line (``worker`` too)."""
+RESULT_FIELDS = (
+    "text",
+    "is_error",
+    "subtype",
+    "cost_usd",
+    "usage",
+    "duration_s",
+    "session_id",
+    "worktree",
+)
+"""The structured result's fields copied into each output line (``worker`` too);
+``worktree`` is the worker's own git worktree (``worktree: true`` pools), else null."""
 
 JSONL_KEYS = frozenset({"prompt", "session", "priority"})
 SPOOL_CHUNK = 1 << 16

@@ -292,7 +292,8 @@ class PoolConfig:
     never more than ``max`` run; a worker idle for ``idle_timeout`` seconds is stopped (down to
     ``min``), and one is replaced after ``max_turns_per_worker`` turns or once it has cost
     ``max_cost_per_worker`` dollars. ``concurrency`` caps the tasks of this pool running at
-    once, in all and per workspace (:class:`PoolConcurrency`).
+    once, in all and per workspace (:class:`PoolConcurrency`). With ``worktree`` each worker
+    runs in a git worktree of its own (``cwd`` must be inside a repository).
     """
 
     name: str = field(metadata=INTERNAL)
@@ -313,6 +314,8 @@ class PoolConfig:
     )
     allowed_tools: tuple[str, ...] = field(default=(), metadata=parsed(_words))
     cwd: Path | None = field(default=None, metadata=parsed(v.abs_dir))
+    worktree: bool = field(default=False, metadata=parsed(v.boolean))
+    """Each worker works in its own git worktree of the repository holding ``cwd``."""
     environment: Mapping[str, str] = field(default_factory=_empty, metadata=parsed(v.environment))
     restart_policy: RestartPolicy = field(default="on-failure", metadata=parsed(_RESTART))
 
