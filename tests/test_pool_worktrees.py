@@ -65,18 +65,25 @@ def test_each_worker_has_its_own_worktree_and_only_a_clean_one_is_removed(
         assert branch == f"wzp/pool-batch/{worker}"
     [dirty] = [tree for tree in trees if (tree / "made.txt").exists()]
     [clean] = [tree for tree in trees if tree != dirty]
-    wait_until(lambda: not the_pool()["workers"] and not clean.exists(), "the idle workers reaped")
-    assert (dirty / "made.txt").read_text() == "work\n"  # never lose work
-    assert (
-        git(repo, "show-ref", "--verify", f"refs/heads/wzp/pool-batch/{dirty.name}").returncode == 0
-    )
-    gone = git(repo, "show-ref", "--verify", f"refs/heads/wzp/pool-batch/{clean.name}", check=False)
-    assert gone.returncode != 0  # a clean worker's branch goes with its worktree
-    assert f"pool worktree {dirty} kept" in daemon_log(wzp_env)
-    # a new worker takes a fresh number: the kept worktree is not reused
+    clean_branch = f"refs/heads/wzp/pool-batch/{clean.name}"
+
+    def both_released() -> bool:
+        gone = git(repo, "show-ref", "--verify", clean_branch, check=False).returncode != 0
+        kept = f"pool worktree {dirty} kept" in daemon_log(wzp_env)
+        return not the_pool()["workers"] and not clean.exists() and gone and kept
+
+    # a clean worker's worktree and branch go; a dirty one's stay (never lose work)
+    wait_until(both_released, "the idle workers reaped and their worktrees released")
+    assert (dirty / "made.txt").read_text() == "work\n"
+    dirty_branch = f"refs/heads/wzp/pool-batch/{dirty.name}"
+    assert git(repo, "show-ref", "--verify", dirty_branch, check=False).returncode == 0
+    # the next daemon's workers take free numbers: the kept worktree is not reused
+    wzp_env.wzp("down", check=True, timeout=60)
+    wzp_env.wzp("up", check=True, timeout=60)
     again = hub("task.submit", prompt="again", pool="batch", wait=True, timeout=50)
     assert again["done"] and again["task"]["state"] == "done", again
-    assert Path(again["task"]["result"]["worktree"]) not in trees
+    assert Path(again["task"]["result"]["worktree"]) != dirty
+    assert not (Path(again["task"]["result"]["worktree"]) / "made.txt").exists()
     shown = wzp_env.wzp("task", "show", again["task"]["id"], check=True).stdout
     assert f"worktree:  {again['task']['result']['worktree']}" in shown
     prompts = wzp_env.root / "prompts.txt"
