@@ -136,9 +136,38 @@ def test_an_unknown_pool_is_named(wzp_env: WzpEnv, hub: FakePoolHub) -> None:
 def test_submit_option_mistakes_are_usage_errors(wzp_env: WzpEnv, hub: FakePoolHub) -> None:
     alone = wzp_env.wzp("task", "submit", "--session", "new", "hi")
     assert alone.returncode == 2 and "--session needs --pool" in alone.stderr
-    both = wzp_env.wzp("task", "submit", "--pool", "fast", "--workspace", "demo", "hi")
-    assert both.returncode == 2 and "exclude each other" in both.stderr
     assert hub.sent("task.submit") == []
+
+
+def test_a_pool_task_counts_for_the_given_or_the_calling_workspace(
+    wzp_env: WzpEnv, hub: FakePoolHub
+) -> None:
+    both = wzp_env.wzp("task", "submit", "--pool", "fast", "--workspace", "demo", "hi")
+    assert both.returncode == 0, both.stderr
+    pane = {"WZP_AGENT": "proj/claude-1"}
+    inside = wzp_env.wzp("task", "submit", "--pool", "fast", "hi", extra_env=pane)
+    assert inside.returncode == 0, inside.stderr
+    given = wzp_env.wzp("task", "submit", "-p", "fast", "-w", "other", "hi", extra_env=pane)
+    assert given.returncode == 0, given.stderr
+    agent = wzp_env.wzp("task", "submit", "hi", extra_env=pane)  # not a pool task: any agent
+    assert agent.returncode == 0, agent.stderr
+    outside = wzp_env.wzp("task", "submit", "--pool", "fast", "hi")
+    assert outside.returncode == 0, outside.stderr
+    sent = hub.sent("task.submit")
+    assert [m.get("workspace") for m in sent] == ["demo", "proj", "other", None, None]
+    assert [m.get("pool") for m in sent] == ["fast", "fast", "fast", None, "fast"]
+    prompts = wzp_env.root / "prompts.txt"
+    prompts.write_text("one\ntwo\n")
+    mapped = wzp_env.wzp("task", "map", "--pool", "fast", str(prompts), extra_env=pane)
+    assert mapped.returncode == 0, mapped.stderr
+    named = wzp_env.wzp("task", "map", "-p", "fast", "--workspace", "w2", str(prompts))
+    assert named.returncode == 0, named.stderr
+    assert [m.get("workspace") for m in hub.sent("task.submit")[5:]] == [
+        "proj",
+        "proj",
+        "w2",
+        "w2",
+    ]
 
 
 def test_submit_without_pool_sends_no_pool_field(wzp_env: WzpEnv, hub: FakePoolHub) -> None:

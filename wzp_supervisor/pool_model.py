@@ -3,6 +3,7 @@ environment is, and how a pool is listed. No I/O: ``pools.Pools`` acts on it."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,13 +53,15 @@ class Pool:
     failures: int = 0  # workers in a row that died before their first turn
     spawn_after: float = 0.0  # monotonic: no spawn before (backoff after failed starts)
     hold_spares: bool = False  # a worker ended by itself and the restart policy says no
+    starting: int = 0  # workers being prepared (their worktree made) before they spawn
 
     @property
     def name(self) -> str:
         return self.config.name
 
     def alive(self) -> int:
-        return len(self.workers)
+        """Workers running or being prepared."""
+        return len(self.workers) + self.starting
 
     def busy(self) -> int:
         return sum(1 for w in self.workers.values() if w.state == "busy")
@@ -99,6 +102,15 @@ def idle_worker(pool: Pool, session: str | None) -> Worker | None:
     if session == "new":
         return next((w for w in idle if w.turns == 0), None)
     return next((w for w in idle if w.session_id == session), None)
+
+
+def running_per_workspace(pool: Pool) -> Counter[str]:
+    """How many of the pool's running tasks each workspace has (tasks without one: none)."""
+    return Counter(
+        w.task.workspace
+        for w in pool.workers.values()
+        if w.state == "busy" and w.task is not None and w.task.workspace is not None
+    )
 
 
 def pool_entry(pool: Pool, queued: int) -> PoolEntry:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from wzp_supervisor.circus_backend import PipedChild
+from wzp_supervisor.git_worktrees import Worktree
 from wzp_supervisor.states import PoolWorkerState
 from wzp_supervisor.stream_json import MAX_LINE_BYTES, describe_bad_line
 from wzp_supervisor.task_model import Task
@@ -45,6 +46,7 @@ class Worker:
     started: float = field(default_factory=time.time)
     idle_since: float = field(default_factory=time.monotonic)
     text: list[str] = field(default_factory=list)  # assistant text of the running turn
+    worktree: Worktree | None = None  # its own git worktree (``worktree: true`` pools)
     exit_code: int | None = None
     exited: bool = False
     eof: bool = False

@@ -5,7 +5,9 @@ Each worker is a Circus watcher running ``claude -p`` in stream-json mode with p
 the turn's ``result`` from its stdout. Per pool (``pools.<name>`` in the config):
 
 - at most ``max`` worker processes exist, ``min`` are kept running as warm spares, tasks run
-  on at most ``concurrency`` of them at once; highest priority first, FIFO within one;
+  on at most ``concurrency.total`` of them at once, and at most ``concurrency.per_workspace``
+  of one workspace (a queued task over its workspace's share waits and later tasks of other
+  workspaces go first); highest priority first, FIFO within one;
 - ``session``: ``reuse`` (default: any idle worker, its conversation goes on), ``new`` (a
   worker that has not taken a turn yet) or a session id (the worker holding it, else a new one
   started with ``--resume``);
@@ -20,7 +22,10 @@ the turn's ``result`` from its stdout. Per pool (``pools.<name>`` in the config)
 - a ``rate_limit_event`` that refuses requests, or a turn that ends in HTTP 429, pauses the
   pool's dispatch until the reset time the CLI reports; the task waits, it does not fail.
 
-Tasks live in the ``TaskQueue`` table (``task.wait/show/list/cancel`` work for them).
+The workers' life (start, stop, reaping, exits, a git worktree per worker with
+``worktree: true``) is ``pool_workers.PoolWorkers``; this module dispatches tasks to them and
+reads their turns. Tasks live in the ``TaskQueue`` table (``task.wait/show/list/cancel``
+work for them).
 Events: PoolWorkerStarted, PoolWorkerExited, PoolRateLimited, PoolResumed; TaskStarted,
 TaskCompleted, TaskFailed and TaskRequeued carry ``pool``.
 """
@@ -28,27 +33,22 @@ TaskCompleted, TaskFailed and TaskRequeued carry ``pool``.
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
-import os
 import time
-from pathlib import Path
 from typing import Any
 
 from wzp_supervisor import stream_json as sj
 from wzp_supervisor.circus_backend import CircusBackend, ProcessExit
 from wzp_supervisor.features import DaemonContext, FeatureBase
 from wzp_supervisor.pool_model import (
-    STOP_GRACE_S,
     Pool,
     PoolEntry,
     idle_worker,
     pool_entry,
-    pool_environment,
+    running_per_workspace,
 )
 from wzp_supervisor.pool_worker import Worker
-from wzp_supervisor.process_tree import terminate_tree
-from wzp_supervisor.restart_policy import describe_exit
+from wzp_supervisor.pool_workers import PoolWorkers
 from wzp_supervisor.task_model import MAX_REQUEUES, Task
 from wzp_supervisor.task_queue import TaskQueue
 
@@ -56,30 +56,29 @@ log = logging.getLogger("wzp_supervisor.pools")
 
 TICK_S = 0.5
 """How often idle workers, rate-limit pauses and warm spares are looked at."""
-INTERRUPT_GRACE_S = 15.0
-"""Seconds an interrupted turn has to end before its worker is replaced."""
-EARLY_DEATH_S = 5.0
-"""A warm spare that dies this soon without a turn counts as a failed start (backoff)."""
-CANNOT_RUN = frozenset({errno.ENOENT, errno.EACCES, errno.ENOEXEC, errno.ENOTDIR})
-"""Spawn errors that mean the pool's command or directory is wrong, not busy."""
 DEFAULT_PAUSE_S = 60.0
 """Pause after a 429 when the CLI reported no reset time."""
 
 
 class Pools(FeatureBase):
-    """The pools, their workers and the dispatch of pool tasks."""
+    """The pools and the dispatch of pool tasks to their workers."""
 
     def __init__(self, ctx: DaemonContext, backend: CircusBackend, tasks: TaskQueue) -> None:
         self.ctx = ctx
         self.backend = backend
         self.tasks = tasks
         self.pools: dict[str, Pool] = {}
-        self._by_watcher: dict[str, Worker] = {}
-        self._jobs: set[asyncio.Task[None]] = set()
+        self.workers = PoolWorkers(
+            ctx,
+            backend,
+            self.pools,
+            on_line=self._on_line,
+            on_lost=self._task_lost,
+            on_cannot_run=self._cannot_run,
+            dispatch=self._schedule_dispatch,
+        )
         self._ticker: asyncio.Task[None] | None = None
         self._dispatch_pending = False
-        self._stopping = False
-        self._request_ids = 0
         ctx.bus.add_listener(self._on_event)
         ctx.hub.register("pool.list", self.handle_list)
 
@@ -91,25 +90,15 @@ class Pools(FeatureBase):
         self._schedule_dispatch()
 
     async def stop(self) -> None:
-        self._stopping = True
+        self.workers.stopping = True
         self.ctx.bus.remove_listener(self._on_event)
         if self._ticker is not None:
             self._ticker.cancel()
-        for worker in list(self._by_watcher.values()):
-            self._retire(worker, "the daemon is stopping")
-        if self._jobs:
-            await asyncio.wait(list(self._jobs), timeout=STOP_GRACE_S + 6.0)
+        await self.workers.stop_all("the daemon is stopping")
 
     def on_exits(self, exits: list[ProcessExit]) -> None:
         """Backend callback: worker processes ended (others' exits are ignored)."""
-        for ended in exits:
-            worker = self._by_watcher.get(ended.name)
-            if worker is None or worker.pid != ended.pid:
-                continue
-            worker.exited = True
-            worker.exit_code = ended.exit_code
-            worker.drain()  # its last lines (a result written just before it died)
-            self._gone(worker)
+        self.workers.on_exits(exits)
 
     def task_pools(self) -> list[str]:
         """The configured pool names."""
@@ -131,21 +120,21 @@ class Pools(FeatureBase):
                 self.tasks.finish(task, "failed", error=f"pool {name} was removed from the config")
             for worker in list(pool.workers.values()):
                 if worker.state != "busy":
-                    self._retire(worker, "its pool was removed from the config")
-            if not pool.workers:
+                    self.workers.retire(worker, "its pool was removed from the config")
+            if not pool.workers and not pool.starting:
                 del self.pools[name]
 
     # -- dispatch ---------------------------------------------------------------------------
 
     def _schedule_dispatch(self) -> None:
-        if self._dispatch_pending or self._stopping:
+        if self._dispatch_pending or self.workers.stopping:
             return
         self._dispatch_pending = True
         asyncio.get_running_loop().call_soon(self._dispatch_all)
 
     def _dispatch_all(self) -> None:
         self._dispatch_pending = False
-        if self._stopping:
+        if self.workers.stopping:
             return
         for pool in list(self.pools.values()):
             try:
@@ -162,7 +151,9 @@ class Pools(FeatureBase):
             self.ctx.bus.publish("PoolResumed", "pool", pool=pool.name)
         if pool.name not in self.ctx.config().pools:
             return
-        limit = min(cfg.concurrency or cfg.max, cfg.max)
+        limit = min(cfg.concurrency.total or cfg.max, cfg.max)
+        per_workspace = cfg.concurrency.per_workspace
+        running = running_per_workspace(pool)
         queued = sorted(
             (t for t in self.tasks.queued.values() if t.pool == pool.name),
             key=lambda t: (-t.priority, t.seq),
@@ -172,69 +163,30 @@ class Pools(FeatureBase):
                 continue
             if pool.busy() >= limit:
                 break
+            if (
+                per_workspace is not None
+                and task.workspace is not None
+                and running[task.workspace] >= per_workspace
+            ):
+                continue  # its workspace has its share running; later tasks may go first
             worker = idle_worker(pool, task.session)
             if worker is None and pool.alive() < cfg.max:
-                worker = self._spawn(pool, task.session)
+                if pool.starting:
+                    break  # a worker is being prepared (its worktree): it takes this task
+                worker = self.workers.spawn(pool, task.session)
                 if worker is None:
                     break
             if worker is None:
                 spare = idle_worker(pool, "reuse")
                 if spare is not None and task.session not in (None, "reuse"):
-                    self._retire(spare, "making room for another session")
+                    self.workers.retire(spare, "making room for another session")
                 continue
             self._run(task, worker)
+            if task.workspace is not None:
+                running[task.workspace] += 1
         while not pool.hold_spares and pool.alive() < cfg.min:
-            if self._spawn(pool, None) is None:
+            if self.workers.spawn(pool, None) is None:
                 break
-
-    def _spawn(self, pool: Pool, session: str | None) -> Worker | None:
-        if time.monotonic() < pool.spawn_after:
-            return None
-        cfg = pool.config
-        index = pool.next_index
-        pool.next_index += 1
-        watcher = f"pool:{pool.name}:w{index}"
-        name = f"{pool.name}/w{index}"
-        resume = session if session not in (None, "new", "reuse") else None
-        session_id = None if resume is not None else sj.new_session_id()
-        command = cfg.command or self.ctx.config().processes.command
-        argv = sj.worker_argv(
-            command,
-            session_id=session_id,
-            resume=resume,
-            permission_mode=cfg.permission_mode,
-            allowed_tools=cfg.allowed_tools,
-            extra=cfg.args,
-        )
-        env, missing = pool_environment(cfg, name, os.environ)
-        if missing:
-            log.warning("pool %s: unset variables in environment: %s", pool.name, missing)
-        cwd = os.fspath(cfg.cwd or Path.home())
-        try:
-            self.backend.add_piped(watcher, argv, cwd, env)
-            child = self.backend.spawn_piped(watcher)
-        except OSError as exc:
-            reason = f"could not start {argv[0]} in {cwd}: {exc.strerror or exc}"
-            self._failed_start(pool, reason)
-            self._background(self.backend.remove(watcher))
-            if exc.errno in CANNOT_RUN:  # the config is wrong: no task of this pool can run
-                for task in [t for t in self.tasks.queued.values() if t.pool == pool.name]:
-                    self.tasks.finish(task, "failed", error=f"pool {pool.name}: {reason}")
-            return None
-        worker = Worker(pool.name, name, watcher, child, resume or session_id, state="idle")
-        worker.attach(asyncio.get_running_loop(), self._on_line, self._on_eof)
-        pool.workers[watcher] = worker
-        self._by_watcher[watcher] = worker
-        self.ctx.bus.publish(
-            "PoolWorkerStarted", "pool", pool=pool.name, worker=name, pid=child.pid
-        )
-        return worker
-
-    def _failed_start(self, pool: Pool, reason: str) -> None:
-        pool.failures += 1
-        pool.spawn_after = time.monotonic() + min(60.0, 2.0 ** (pool.failures - 1))
-        log.warning("pool %s: %s", pool.name, reason)
-        self.ctx.bus.publish("Error", "error", reason=f"pool {pool.name}: {reason}")
 
     def _run(self, task: Task, worker: Worker) -> None:
         self.pools[worker.pool].hold_spares = False
@@ -295,6 +247,8 @@ class Pools(FeatureBase):
             else:
                 result = sj.turn_result(message, worker.name, delta, text)
                 task.outcome = dict(result)
+                if worker.worktree is not None:  # where the task's changes are
+                    task.outcome["worktree"] = worker.worktree.path
                 if result["is_error"]:
                     why = result["text"][:300] or sj.errors_of(message) or result["subtype"]
                     self.tasks.finish(task, "failed", result=result["text"], error=why)
@@ -308,53 +262,29 @@ class Pools(FeatureBase):
             (cfg.max_turns_per_worker is not None and worker.turns >= cfg.max_turns_per_worker)
             or (cfg.max_cost_per_worker is not None and worker.cost_usd >= cfg.max_cost_per_worker)
         ):
-            self._retire(worker, "recycled (turn or cost limit)")
+            self.workers.retire(worker, "recycled (turn or cost limit)")
         else:
             worker.state, worker.idle_since = "idle", time.monotonic()
         self._schedule_dispatch()
 
-    def _on_eof(self, worker: Worker) -> None:
-        del worker  # the exit, reported by the backend, ends the worker
-
-    def _gone(self, worker: Worker) -> None:
-        """The worker's process has exited: forget it, requeue or fail its task."""
-        worker.close()
-        pool = self.pools.get(worker.pool)
-        self._by_watcher.pop(worker.watcher, None)
-        if pool is not None:
-            pool.workers.pop(worker.watcher, None)
-        self._background(self.backend.remove(worker.watcher))
-        code = worker.exit_code
-        how = describe_exit(code) if code is not None else "exited"
+    def _task_lost(self, worker: Worker, how: str) -> None:
+        """``worker`` exited mid-task: queue its task again once (new session), then fail it."""
         task = worker.task
-        if task is not None and task.state == "running":
-            reason = f"worker {worker.name} {how} mid-task"
-            if self._stopping:  # stopped with the daemon: the next daemon runs it
-                self._requeue(task, "the daemon stopped", count=False)
-            elif task.requeues >= MAX_REQUEUES:
-                self.tasks.finish(task, "failed", error=f"{reason} (twice; giving up)")
-            else:
-                task.session = "new"
-                self._requeue(task, reason, count=True)
-        if pool is not None and worker.state != "stopping":
-            # a spare that dies before any work: its command or flags are wrong (a task's
-            # worker dying costs that task its retry, which bounds the restarts already)
-            early = (
-                task is None and worker.turns == 0 and time.time() - worker.started < EARLY_DEATH_S
-            )
-            if early:
-                self._failed_start(pool, f"worker {worker.name} {how} at start")
-            else:
-                pool.failures, pool.spawn_after = 0, 0.0
-            policy = pool.config.restart_policy
-            if policy == "never" or (policy == "on-failure" and code == 0):
-                pool.hold_spares = True  # warm spares come back with the next task
-        if pool is not None and not pool.workers and pool.name not in self.ctx.config().pools:
-            del self.pools[pool.name]
-        self.ctx.bus.publish(
-            "PoolWorkerExited", "pool", pool=worker.pool, worker=worker.name, exit_code=code
-        )
-        self._schedule_dispatch()
+        if task is None:
+            return
+        reason = f"worker {worker.name} {how} mid-task"
+        if self.workers.stopping:  # stopped with the daemon: the next daemon runs it
+            self._requeue(task, "the daemon stopped", count=False)
+        elif task.requeues >= MAX_REQUEUES:
+            self.tasks.finish(task, "failed", error=f"{reason} (twice; giving up)")
+        else:
+            task.session = "new"
+            self._requeue(task, reason, count=True)
+
+    def _cannot_run(self, pool: Pool, reason: str) -> None:
+        """The pool's config is wrong: fail its queued tasks with ``reason``."""
+        for task in [t for t in self.tasks.queued.values() if t.pool == pool.name]:
+            self.tasks.finish(task, "failed", error=f"pool {pool.name}: {reason}")
 
     def _requeue(self, task: Task, reason: str, count: bool) -> None:
         if count:
@@ -380,49 +310,6 @@ class Pools(FeatureBase):
         )
         self.ctx.bus.publish("PoolRateLimited", "pool", pool=name, until=until)
 
-    # -- stopping workers -------------------------------------------------------------------
-
-    def _retire(self, worker: Worker, why: str) -> None:
-        if worker.state == "stopping" or worker.exited:
-            return
-        log.info("pool worker %s: stopping (%s)", worker.name, why)
-        worker.state = "stopping"
-        worker.close_stdin()
-        self._background(self._stop_worker(worker))
-
-    async def _stop_worker(self, worker: Worker) -> None:
-        deadline = time.monotonic() + STOP_GRACE_S
-        while not worker.exited and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        if not worker.exited:
-            await terminate_tree(worker.pid, 5.0)
-            for _ in range(100):
-                if worker.exited:
-                    break
-                self.backend.reap()
-                await asyncio.sleep(0.05)
-
-    def _background(self, coro: Any) -> None:
-        job: asyncio.Task[None] = asyncio.ensure_future(coro)
-        self._jobs.add(job)
-        job.add_done_callback(self._job_done)
-
-    def _job_done(self, job: asyncio.Task[None]) -> None:
-        self._jobs.discard(job)
-        if not job.cancelled() and job.exception() is not None:
-            log.error("pools: background job failed: %s", job.exception())
-
-    def _interrupt(self, worker: Worker) -> None:
-        self._request_ids += 1
-        worker.interrupting = True
-        if not worker.send(sj.interrupt_line(f"wzp-interrupt-{self._request_ids}")):
-            return
-        asyncio.get_running_loop().call_later(INTERRUPT_GRACE_S, self._interrupt_overdue, worker)
-
-    def _interrupt_overdue(self, worker: Worker) -> None:
-        if worker.interrupting and not worker.exited:
-            self._retire(worker, "its interrupted turn did not end")
-
     # -- ticks and events -------------------------------------------------------------------
 
     async def _tick_loop(self) -> None:
@@ -430,22 +317,10 @@ class Pools(FeatureBase):
             await asyncio.sleep(TICK_S)
             try:
                 self._sync_config()
-                self._reap_idle()
+                self.workers.reap_idle()
                 self._dispatch_all()
             except Exception:
                 log.exception("pools: tick failed")
-
-    def _reap_idle(self) -> None:
-        now = time.monotonic()
-        for pool in self.pools.values():
-            running = [w for w in pool.workers.values() if w.state != "stopping"]
-            extra = len(running) - pool.config.min
-            for worker in sorted(running, key=lambda w: w.idle_since):
-                if extra <= 0:
-                    break
-                if worker.state == "idle" and now - worker.idle_since >= pool.config.idle_timeout:
-                    self._retire(worker, f"idle for {pool.config.idle_timeout:g} s")
-                    extra -= 1
 
     def _on_event(self, event: dict[str, Any]) -> None:
         try:
@@ -454,9 +329,9 @@ class Pools(FeatureBase):
                 self._schedule_dispatch()
             elif name == "TaskCancelled":
                 task_id = event.get("task")
-                for worker in self._by_watcher.values():
+                for worker in self.workers.by_watcher.values():
                     if worker.task is not None and worker.task.id == task_id:
-                        self._interrupt(worker)
+                        self.workers.interrupt(worker)
         except Exception:
             log.exception("pools: could not handle %r", event.get("event"))
 

@@ -11,6 +11,7 @@ import os
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from wzp_supervisor.agent_environment import env_references, resolve_environment
 from wzp_supervisor.config import Config, PaneTemplate
@@ -110,7 +111,8 @@ def config_warnings(config: Config, environ: Mapping[str, str]) -> list[ConfigWa
     - a pane's program that is not on ``environ["PATH"]`` (``wzp`` itself excepted);
     - ``CLAUDE_API_KEY`` set for a process: Claude Code reads ``ANTHROPIC_API_KEY``;
     - a ``${VAR}`` (without a ``:-default``) whose variable is unset in ``environ``;
-    - the same for each pool's command and environment.
+    - the same for each pool's command and environment;
+    - a pool with ``worktree: true`` whose ``cwd`` is not inside a git repository.
     """
     out: list[ConfigWarning] = []
     path = environ.get("PATH")
@@ -143,7 +145,18 @@ def config_warnings(config: Config, environ: Mapping[str, str]) -> list[ConfigWa
             message = _explain(reason) + "; the pool's tasks will fail"
             out.append(_warning(config, pool_key, message))
         out += _env_warnings(config, pool.environment, ("pools", name, "environment"), environ)
+        if pool.worktree and pool.cwd is not None and not _in_git_repository(pool.cwd):
+            message = (
+                f"{pool.cwd} (cwd) is not inside a git repository; the workers cannot get "
+                "their worktrees and the pool's tasks will fail"
+            )
+            out.append(_warning(config, ("pools", name, "worktree"), message))
     return out
+
+
+def _in_git_repository(directory: Path) -> bool:
+    """Whether ``directory`` or a parent holds ``.git`` (a directory, or a worktree's file)."""
+    return any((d / ".git").exists() for d in (directory, *directory.parents))
 
 
 def _program_problem(

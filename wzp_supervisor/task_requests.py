@@ -8,6 +8,7 @@ from typing import Any
 
 from wzp_supervisor import protocol
 from wzp_supervisor.features import FeatureBase
+from wzp_supervisor.layouts import validate_name
 from wzp_supervisor.protocol import ProtocolError
 from wzp_supervisor.task_model import MAX_PROMPT_CHARS, TERMINAL, Task
 from wzp_supervisor.task_queue import TaskQueue
@@ -46,9 +47,10 @@ class TaskRequests(FeatureBase):
         return self._reply(task)
 
     async def handle_submit(self, msg: dict[str, Any]) -> dict[str, Any]:
-        """``task.submit {prompt, workspace? | pool?, session?, priority?}``: queue for the
+        """``task.submit {prompt, workspace?, pool?, session?, priority?}``: queue for the
         next idle agent (of a workspace), or for a worker of a pool. A ``workspace`` that
-        names no workspace but a pool is that pool (the seed's TaskRequest routes so)."""
+        names no workspace but a pool is that pool (the seed's TaskRequest routes so); with
+        ``pool`` it is the workspace the task counts for (``concurrency.per_workspace``)."""
         prompt = _prompt(msg, "prompt")
         workspace = protocol.field(msg, "workspace", str, required=False)
         pool = protocol.field(msg, "pool", str, required=False)
@@ -56,14 +58,21 @@ class TaskRequests(FeatureBase):
         priority = protocol.field(msg, "priority", int, required=False) or 0
         pools = self.queue.ctx.config().pools
         if workspace is not None and pool is not None:
-            raise ProtocolError(protocol.INVALID, "give either 'workspace' or 'pool', not both")
-        if (
+            try:
+                validate_name("workspace", workspace)
+            except ValueError as exc:
+                raise ProtocolError(protocol.INVALID, str(exc)) from None
+        elif (
             workspace is not None
             and workspace not in self.queue.ctx.workspaces.records
             and workspace in pools
         ):
             workspace, pool = None, workspace
-        if workspace is not None and workspace not in self.queue.ctx.workspaces.records:
+        if (
+            pool is None
+            and workspace is not None
+            and workspace not in self.queue.ctx.workspaces.records
+        ):
             raise ProtocolError(protocol.NOT_FOUND, f"no workspace named {workspace!r}")
         if pool is not None and pool not in pools:
             known = ", ".join(sorted(pools)) or "none configured"

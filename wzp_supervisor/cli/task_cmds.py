@@ -29,7 +29,7 @@ from wzp_supervisor.cli.common import (
     printable,
     table,
 )
-from wzp_supervisor.cli.task_map import task_map, task_outcome
+from wzp_supervisor.cli.task_map import calling_workspace, task_map, task_outcome
 
 TASK_COLOURS = {
     "queued": "starting",
@@ -104,7 +104,12 @@ def task_send(
 
 @task.command(name="submit")
 @click.argument("prompt")
-@click.option("--workspace", "-w", help="Only agents of this workspace (default: any agent).")
+@click.option(
+    "--workspace",
+    "-w",
+    help="Only agents of this workspace (default: any agent); with --pool, the workspace the "
+    "task counts for (default: the pane's, from $WZP_AGENT).",
+)
 @click.option("--pool", "-p", help="Run it on a headless worker of this pool instead.")
 @click.option(
     "--session",
@@ -126,8 +131,6 @@ def task_submit(
     as_json: bool,
 ) -> None:
     """Queue PROMPT for the next idle agent, or a pool's worker (FIFO within a priority)."""
-    if pool is not None and workspace is not None:
-        fail("--pool and --workspace exclude each other", EXIT_USAGE)
     if session is not None and pool is None:
         fail("--session needs --pool", EXIT_USAGE)
     fields: dict[str, Any] = {"prompt": prompt, "priority": priority}
@@ -135,6 +138,9 @@ def task_submit(
         fields["workspace"] = workspace
     if pool is not None:
         fields["pool"] = pool
+        pane_workspace = workspace or calling_workspace()
+        if pane_workspace:
+            fields["workspace"] = pane_workspace
         if session is not None:
             fields["session"] = session
     started = time.monotonic()
@@ -236,6 +242,8 @@ def _result_details(result: dict[str, Any], agent: str | None) -> list[tuple[str
         details.append(("worker", str(result["worker"])))
     if result.get("session_id"):
         details.append(("session", str(result["session_id"])))
+    if result.get("worktree"):
+        details.append(("worktree", str(result["worktree"])))
     if isinstance(result.get("cost_usd"), int | float):
         details.append(("cost", f"${result['cost_usd']:.4f}"))
     if isinstance(result.get("duration_s"), int | float):

@@ -6,13 +6,16 @@ anything is sent, so a bad line is reported as ``FILE:LINE`` and nothing runs. T
 prompts are submitted through one hub connection, at most ``--window`` of them unfinished at a
 time (memory stays bounded however long the file is), and each result is printed as one JSON
 line as soon as every earlier one is printed: the output is in input order. A rich progress
-bar goes to stderr when it is a terminal. Exit 1 when any task did not succeed.
+bar goes to stderr when it is a terminal. Exit 1 when any task did not succeed. The tasks
+count for ``--workspace`` (default: the calling agent pane's, from ``$WZP_AGENT``) under the
+pool's ``concurrency.per_workspace``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 import tempfile
 from collections import deque
@@ -36,13 +39,30 @@ from wzp_supervisor.task_model import MAX_PROMPT_CHARS
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-RESULT_FIELDS = ("text", "is_error", "subtype", "cost_usd", "usage", "duration_s", "session_id")
-"""The structured result's fields copied into each output line (``worker`` too)."""
+RESULT_FIELDS = (
+    "text",
+    "is_error",
+    "subtype",
+    "cost_usd",
+    "usage",
+    "duration_s",
+    "session_id",
+    "worktree",
+)
+"""The structured result's fields copied into each output line (``worker`` too);
+``worktree`` is the worker's own git worktree (``worktree: true`` pools), else null."""
 
 JSONL_KEYS = frozenset({"prompt", "session", "priority"})
 SPOOL_CHUNK = 1 << 16
 FATAL_CODES = frozenset({"not_found", "unknown_type", "bad_request"})
 """Submit errors that every later prompt would get too (unknown pool, an older daemon)."""
+
+
+def calling_workspace() -> str | None:
+    """The workspace of the agent pane this command runs in (``$WZP_AGENT`` is ``ws/pane``),
+    or None outside one."""
+    workspace, slash, pane = os.environ.get("WZP_AGENT", "").partition("/")
+    return workspace if workspace and slash and pane else None
 
 
 def task_outcome(info: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -303,6 +323,11 @@ def _run(runner: Runner, stream: IO[bytes], name: str, jsonl: bool, total: int) 
     show_default=True,
     help="auto: JSON lines when the first line starts with '{' or FILE ends in .jsonl.",
 )
+@click.option(
+    "--workspace",
+    "-w",
+    help="The workspace the tasks count for (default: the pane's, from $WZP_AGENT).",
+)
 @click.option("--session", metavar="new|reuse|ID", help="Session for prompts that name none.")
 @click.option("--priority", type=int, default=None, help="Priority for prompts that name none.")
 @click.option(
@@ -316,6 +341,7 @@ def task_map(
     file: str,
     pool: str,
     input_format: str,
+    workspace: str | None,
     session: str | None,
     priority: int | None,
     window: int,
@@ -335,6 +361,9 @@ def task_map(
             echo(f"wzp: no prompts in {name}", err=True)
             return
         defaults: dict[str, Any] = {}
+        workspace = workspace or calling_workspace()
+        if workspace:
+            defaults["workspace"] = workspace
         if session is not None:
             defaults["session"] = session
         if priority is not None:

@@ -171,6 +171,11 @@ def _pools(ctx: Ctx, value: object, path: KeyPath) -> Mapping[str, PoolConfig]:
         if pool.max < pool.min:
             key = "max" if "max" in read else "min"
             raise ctx.error((*path, name, key), f"max ({pool.max}) is below min ({pool.min})")
+        if pool.worktree and pool.cwd is None:
+            raise ctx.error(
+                (*path, name, "worktree"),
+                "worktree: true needs cwd: a directory inside the git repository to work on",
+            )
         out[name] = pool
     return MappingProxyType(out)
 

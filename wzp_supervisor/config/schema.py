@@ -263,6 +263,28 @@ def _words(ctx: Ctx, value: object, path: KeyPath) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
+class PoolConcurrency:
+    """``pools.<name>.concurrency``: how many of the pool's tasks run at once, in all
+    (``total``; None: ``max``) and per workspace of the tasks (``per_workspace``; None: no
+    bound of its own). ``max`` bounds both; a task without a workspace counts in ``total`` only.
+    """
+
+    total: int | None = field(default=None, metadata=parsed(v.integer(1, 1000)))
+    per_workspace: int | None = field(default=None, metadata=parsed(v.integer(1, 1000)))
+
+
+def _concurrency(ctx: Ctx, value: object, path: KeyPath) -> PoolConcurrency:
+    """An integer (the total) or a mapping ``{total, per_workspace}``; null: no bounds."""
+    if value is None:
+        return PoolConcurrency()
+    if isinstance(value, dict):
+        return v.read(PoolConcurrency, ctx, value, path)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return PoolConcurrency(total=v.integer(1, 1000)(ctx, value, path))
+    raise v.type_error(ctx, path, "an integer or a mapping {total, per_workspace}", value)
+
+
+@dataclass(frozen=True)
 class PoolConfig:
     """``pools.<name>``: headless Claude Code workers that take tasks (``task.submit {pool}``).
 
@@ -270,7 +292,8 @@ class PoolConfig:
     never more than ``max`` run; a worker idle for ``idle_timeout`` seconds is stopped (down to
     ``min``), and one is replaced after ``max_turns_per_worker`` turns or once it has cost
     ``max_cost_per_worker`` dollars. ``concurrency`` caps the tasks of this pool running at
-    once (None: ``max``).
+    once, in all and per workspace (:class:`PoolConcurrency`). With ``worktree`` each worker
+    runs in a git worktree of its own (``cwd`` must be inside a repository).
     """
 
     name: str = field(metadata=INTERNAL)
@@ -283,12 +306,16 @@ class PoolConfig:
     max_cost_per_worker: float | None = field(
         default=None, metadata=parsed(v.number(0, 10**9, positive=True))
     )
-    concurrency: int | None = field(default=None, metadata=parsed(v.integer(1, 1000)))
+    concurrency: PoolConcurrency = field(
+        default_factory=PoolConcurrency, metadata=parsed(_concurrency)
+    )
     permission_mode: PermissionMode | None = field(
         default=None, metadata=parsed(v.choice(PERMISSION_MODES, "permission mode"))
     )
     allowed_tools: tuple[str, ...] = field(default=(), metadata=parsed(_words))
     cwd: Path | None = field(default=None, metadata=parsed(v.abs_dir))
+    worktree: bool = field(default=False, metadata=parsed(v.boolean))
+    """Each worker works in its own git worktree of the repository holding ``cwd``."""
     environment: Mapping[str, str] = field(default_factory=_empty, metadata=parsed(v.environment))
     restart_policy: RestartPolicy = field(default="on-failure", metadata=parsed(_RESTART))
 
