@@ -33,8 +33,9 @@ def hub(kind: str, timeout: float = 60, **fields: Any) -> dict[str, Any]:
         return client.request(kind, **fields)
 
 
-def start_pool(env: WzpEnv, stub: ModelStub) -> None:
-    """A daemon with no panes and pool ``review`` (1 warm worker, up to 2)."""
+def start_pool(env: WzpEnv, stub: ModelStub, **settings: Any) -> None:
+    """A daemon with no panes and pool ``review`` (1 warm worker, up to 2; ``settings``
+    override the pool's keys)."""
     home, work = env.root / "home", env.work
     seed_claude_home(home, work)
     environment = {
@@ -49,6 +50,7 @@ def start_pool(env: WzpEnv, stub: ModelStub) -> None:
         "environment": environment,
         "min": 1,
         "max": 2,
+        **settings,
     }
     env.write_config(json.dumps({"pools": {"review": pool}}))
     env.wzp("up", check=True, timeout=60)
@@ -147,9 +149,11 @@ def test_the_pool_shows_in_status_stats_top_dashboard_and_status_json(
     [listed] = data["pools"]
     assert listed["name"] == "review" and listed["queued"] == 1 and listed["running"] == 1
 
-    # wzp stats / top: a pool table with the cost of its workers
-    cost = sum(w["cost_usd"] for w in the_pool()["workers"])
-    assert cost > 0
+    # wzp stats / top: a pool table with the pool's cost (no worker has stopped yet: the
+    # cost of its workers)
+    current = the_pool()
+    cost = current["cost_usd"]
+    assert cost > 0 and cost == pytest.approx(sum(w["cost_usd"] for w in current["workers"]))
     stats = wzp_env.wzp("stats", check=True).stdout
     assert "no supervised processes" not in stats
     header = next(s for s in stats.splitlines() if s.startswith("POOL"))
@@ -220,9 +224,11 @@ def test_a_pause_that_is_over_is_not_shown() -> None:
         "name": "review",
         "min": 0,
         "max": 2,
-        "workers": [{"name": "review/1", "state": "idle", "cost_usd": 0.5}],
+        "workers": [{"name": "review/1", "state": "idle", "cost_usd": 0.25}],
         "queued": 0,
         "running": 0,
+        "running_per_workspace": {},
+        "cost_usd": 0.5,  # the pool's, stopped workers included
         "rate_limited_until": 1000.0,
     }
     paused = f"rate-limited until {time.strftime('%H:%M', time.localtime(1000.0))}"
@@ -283,3 +289,20 @@ def test_pools_follow_the_processes_and_a_target_shows_only_its_processes(
     assert board.selected_target() == "demo/s1"
     assert board.handle_key("j") and board.selected_target() == "demo/s1"  # pools aren't rows
     assert not board.handle_key("q")
+
+
+def test_a_pool_keeps_the_cost_of_workers_it_has_stopped(wzp_env: WzpEnv, stub: ModelStub) -> None:
+    start_pool(wzp_env, stub, min=0, max=1, idle_timeout=1)
+    task = hub("task.submit", prompt="priced", pool="review", wait=True, timeout=50)["task"]
+    cost = task["result"]["cost_usd"]
+    assert task["state"] == "done" and cost > 0
+    wait_until(lambda: the_pool()["workers"] == [], "the idle worker to be stopped")
+    assert the_pool()["cost_usd"] == pytest.approx(cost)
+    stats = json.loads(wzp_env.wzp("stats", "--json", check=True).stdout)
+    [pool] = stats["pools"]
+    assert tables.pool_cost(pool) == pytest.approx(cost)
+    counts = wait_until(
+        lambda: (c := read_status_json(wzp_env)["pools"]["review"])["workers"] == 0 and c,
+        "status.json to show the stopped worker",
+    )
+    assert counts["cost_usd"] == pytest.approx(cost)

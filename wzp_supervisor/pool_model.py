@@ -28,6 +28,7 @@ class WorkerEntry(TypedDict):
     turns: int
     cost_usd: float
     session_id: str | None
+    worktree: str | None
 
 
 class PoolEntry(TypedDict):
@@ -39,6 +40,8 @@ class PoolEntry(TypedDict):
     workers: list[WorkerEntry]
     queued: int
     running: int
+    running_per_workspace: dict[str, int]
+    cost_usd: float
     rate_limited_until: float | None
 
 
@@ -54,6 +57,7 @@ class Pool:
     spawn_after: float = 0.0  # monotonic: no spawn before (backoff after failed starts)
     hold_spares: bool = False  # a worker ended by itself and the restart policy says no
     starting: int = 0  # workers being prepared (their worktree made) before they spawn
+    cost_usd: float = 0.0  # every turn's cost since the daemon started, reaped workers too
 
     @property
     def name(self) -> str:
@@ -128,10 +132,13 @@ def pool_entry(pool: Pool, queued: int) -> PoolEntry:
                 "turns": w.turns,
                 "cost_usd": w.cost_usd,
                 "session_id": w.session_id,
+                "worktree": w.worktree.path if w.worktree is not None else None,
             }
             for w in workers
         ],
         "queued": queued,
         "running": sum(1 for w in workers if w.task is not None),
+        "running_per_workspace": dict(running_per_workspace(pool)),
+        "cost_usd": pool.cost_usd,
         "rate_limited_until": pool.rate_limited_until,
     }

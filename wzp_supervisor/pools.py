@@ -235,6 +235,9 @@ class Pools(FeatureBase):
         delta = total - worker.cost_usd if total is not None else 0.0
         if total is not None:
             worker.cost_usd = total
+        pool = self.pools.get(worker.pool)
+        if pool is not None:
+            pool.cost_usd += max(0.0, delta)
         worker.turns += 1
         task, worker.task, worker.interrupting = worker.task, None, False
         text, worker.text = "".join(worker.text), []

@@ -151,6 +151,7 @@ def pool_counts(pools: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]
             "min": pool.get("min"),
             "max": pool.get("max"),
             "rate_limited_until": pool.get("rate_limited_until"),
+            "cost_usd": pool.get("cost_usd", 0.0),
         }
     return out
 

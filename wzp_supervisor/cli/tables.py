@@ -134,8 +134,8 @@ def pool_bar(pools: Sequence[Mapping[str, Any]], now: float | None = None) -> st
 
 
 def pool_cost(pool: Mapping[str, Any]) -> float:
-    """Dollars spent so far by a pool's current workers."""
-    return sum(float(w.get("cost_usd") or 0.0) for w in pool.get("workers") or [])
+    """Dollars a pool's turns have cost since the daemon started (stopped workers included)."""
+    return float(pool.get("cost_usd") or 0.0)
 
 
 def pool_table(pools: Sequence[Mapping[str, Any]], now: float | None = None) -> str:
