@@ -7,10 +7,12 @@ import json
 import subprocess
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.conftest import WzpEnv
 from tests.model_stub import ModelStub
+from tests.support import kill_daemon
 from tests.test_pools import daemon_log, hub, start_daemon, the_pool, wait_all, wait_until
 from wzp_supervisor.config import ConfigError, parse_config_text
 from wzp_supervisor.preflight import config_warnings
@@ -92,6 +94,41 @@ def test_each_worker_has_its_own_worktree_and_only_a_clean_one_is_removed(
     assert mapped.returncode == 0, mapped.stderr
     [line] = [json.loads(text) for text in mapped.stdout.splitlines()]
     assert line["worktree"] and Path(line["worktree"]).parent == root
+
+
+def test_worktrees_left_by_a_killed_daemon_are_released_by_the_next(
+    wzp_env: WzpEnv, model_stub: ModelStub
+) -> None:
+    repo = make_repo(wzp_env.root / "repo")
+    start_daemon(wzp_env, model_stub, min=2, max=2, worktree=True, cwd=str(repo))
+    wait_until(
+        lambda: [w["state"] for w in the_pool()["workers"]] == ["idle", "idle"],
+        "two warm workers in their worktrees",
+    )
+    first = [Path(w["worktree"]) for w in the_pool()["workers"]]
+    pids = [w["pid"] for w in the_pool()["workers"]]
+    (first[0] / "notes.txt").write_text("unsaved work\n")  # one holds work, one does not
+    kill_daemon(wzp_env)
+    for pid in pids:  # a worker ends with its stdin once its daemon is gone
+        wait_until(lambda pid=pid: not psutil.pid_exists(pid), f"worker {pid} gone")
+    assert all(tree.is_dir() for tree in first)  # nobody released them
+
+    wzp_env.wzp("up", check=True, timeout=60)
+    clean_branch = f"refs/heads/wzp/pool-batch/{first[1].name}"
+
+    def swept() -> bool:
+        gone = git(repo, "show-ref", "--verify", clean_branch, check=False).returncode != 0
+        return (
+            not first[1].exists()
+            and gone
+            and f"pool worktree {first[0]} kept" in daemon_log(wzp_env)
+        )
+
+    wait_until(swept, "the clean leftover worktree and its branch removed, the other kept")
+    assert (first[0] / "notes.txt").read_text() == "unsaved work\n"
+    wait_until(lambda: len(the_pool()["workers"]) == 2, "two new workers")
+    numbers = sorted(int(Path(w["worktree"]).name[1:]) for w in the_pool()["workers"])
+    assert numbers[0] > max(int(tree.name[1:]) for tree in first), numbers
 
 
 def test_a_worktree_pool_outside_a_repository_fails_its_tasks_naming_the_key(

@@ -25,7 +25,12 @@ from wzp_supervisor.features import DaemonContext
 from wzp_supervisor.git_worktrees import GitError, Worktree
 from wzp_supervisor.pool_model import STOP_GRACE_S, Pool, pool_environment
 from wzp_supervisor.pool_worker import Worker
-from wzp_supervisor.pool_worktrees import create_pool_worktree, free_index, release_pool_worktree
+from wzp_supervisor.pool_worktrees import (
+    create_pool_worktree,
+    free_index,
+    leftover_pool_worktrees,
+    release_pool_worktree,
+)
 from wzp_supervisor.process_tree import terminate_tree
 from wzp_supervisor.restart_policy import describe_exit
 
@@ -209,6 +214,25 @@ class PoolWorkers:
             "PoolWorkerExited", "pool", pool=worker.pool, worker=worker.name, exit_code=code
         )
         self._dispatch()
+
+    def sweep_leftovers(self, pool: Pool) -> None:
+        """Release, as a stopped worker's, each worktree an earlier daemon's workers of
+        ``pool`` left behind (the clean ones go, those holding work stay); new workers take
+        numbers above theirs."""
+        if pool.config.worktree:
+            self.background(self._sweep(pool))
+
+    async def _sweep(self, pool: Pool) -> None:
+        leftovers = await asyncio.to_thread(
+            leftover_pool_worktrees,
+            pool.name,
+            pool.config.cwd or Path.home(),
+            self.ctx.config().worktree_root,
+        )
+        if leftovers:
+            pool.next_index = max(pool.next_index, max(index for index, _ in leftovers) + 1)
+        for _index, tree in leftovers:
+            await self._release(tree)
 
     async def _release(self, tree: Worktree) -> None:
         kept = await asyncio.to_thread(release_pool_worktree, tree)

@@ -17,9 +17,11 @@ from wzp_supervisor import paths
 from wzp_supervisor.git_worktrees import (
     GitError,
     Worktree,
+    branch_name,
     create_worktree,
     git,
     head_commit,
+    is_worktree_of,
     remove_worktree,
     repo_top,
     uncommitted,
@@ -40,6 +42,30 @@ def free_index(pool: str, root: Path | None, start: int) -> int:
     while (base / f"w{index}").exists():
         index += 1
     return index
+
+
+def leftover_pool_worktrees(pool: str, cwd: Path, root: Path | None) -> list[tuple[int, Worktree]]:
+    """The worktrees an earlier daemon's workers of ``pool`` left (a daemon killed before it
+    could release them), with their worker numbers; none when ``cwd`` is not in a repository."""
+    base = (root or paths.worktrees_dir()) / pool_tree_name(pool)
+    if not base.is_dir():
+        return []
+    try:
+        top = repo_top(cwd)
+    except GitError:
+        return []
+    found = []
+    for entry in sorted(base.iterdir()):
+        index = entry.name[1:]
+        if not (entry.name.startswith("w") and index.isdigit()):
+            continue
+        branch = branch_name(pool_tree_name(pool), entry.name)
+        if is_worktree_of(entry, branch):
+            tree = Worktree(
+                pool_tree_name(pool), entry.name, os.fspath(top), os.fspath(entry), branch, ""
+            )
+            found.append((int(index), tree))
+    return found
 
 
 def create_pool_worktree(

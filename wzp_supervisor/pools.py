@@ -86,6 +86,8 @@ class Pools(FeatureBase):
 
     async def start(self) -> None:
         self._sync_config()
+        for pool in self.pools.values():
+            self.workers.sweep_leftovers(pool)
         self._ticker = asyncio.ensure_future(self._tick_loop())
         self._schedule_dispatch()
 
