@@ -67,11 +67,21 @@ def test_diff_of_a_pane_that_does_not_exist_says_so(daemon: WzpEnv) -> None:
     assert "isolation" not in result.stderr
 
 
+SLOW_DAEMON_START = """
+import time
+if b"daemon" in open("/proc/self/cmdline", "rb").read().split(b"\\0"):
+    time.sleep(120)  # the daemon cannot answer before the test's ctrl+c, however busy the machine
+"""
+
+
 def test_ctrl_c_during_up_stops_the_daemon_it_was_starting(wzp_env: WzpEnv) -> None:
     wzp_env.write_config("framework:\n  max_workspaces: 4\n")
+    slow = wzp_env.root / "slow-daemon"
+    slow.mkdir()
+    (slow / "sitecustomize.py").write_text(SLOW_DAEMON_START)
     up = subprocess.Popen(
         [sys.executable, "-m", "wzp_supervisor", "up"],
-        env=wzp_env.env,
+        env={**wzp_env.env, "PYTHONPATH": str(slow)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
