@@ -22,7 +22,7 @@ from tests.claude_env import QUIET_ENV, TEST_API_KEY, claude_binary, seed_claude
 from tests.conftest import WzpEnv
 from tests.model_stub import ModelStub
 from wzp_supervisor import paths
-from wzp_supervisor.cli.hub_client import HubClient, RequestFailed
+from wzp_supervisor.cli.hub_client import DaemonNotRunning, HubClient, RequestFailed
 from wzp_supervisor.config import ConfigError, parse_config_text
 from wzp_supervisor.preflight import config_warnings
 from wzp_supervisor.task_model import Task
@@ -371,6 +371,36 @@ def test_workers_end_with_the_daemon_stopped_or_killed(wzp_env: WzpEnv, stub: Mo
     os.kill(daemon_pid, signal.SIGKILL)  # their stdin ends: they exit by themselves
     _, alive = psutil.wait_procs(spares, timeout=60)
     assert not alive, alive
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "daemon.restart"])
+def test_pool_tasks_acknowledged_before_the_daemon_went_away_are_run_by_the_next(
+    wzp_env: WzpEnv, stub: ModelStub, how: str
+) -> None:
+    start_daemon(wzp_env, stub, min=0, max=1)
+    stub.reply_stall(seconds=3600)
+    running = hub("task.submit", prompt="cut short", pool="batch")["task"]["id"]
+    wait_until(lambda: the_pool()["running"] == 1 and stub.pending() == 0, "the stalled turn")
+    queued = hub("task.submit", prompt="waiting", pool="batch")["task"]["id"]
+    before = hub("ping")
+    if how == "SIGKILL":
+        os.kill(before["pid"], signal.SIGKILL)
+        wzp_env.wzp("up", check=True, timeout=60)
+    else:
+        with contextlib.suppress(RequestFailed, OSError):
+            hub("daemon.restart")
+
+    def fresh_daemon() -> bool:
+        try:
+            return bool(hub("ping")["uptime"] < before["uptime"])
+        except (DaemonNotRunning, RequestFailed, OSError):
+            return False
+
+    wait_until(fresh_daemon, "the next daemon to answer")
+    stub.reply_text("answered after all")
+    first, second = wait_all([running, queued])
+    assert first["state"] == "done" and first["result"]["text"] == "answered after all", first
+    assert second["state"] == "done" and second["result"]["text"] == "stub reply: waiting"
 
 
 def test_a_pool_task_keeps_its_structured_result_through_the_state_file() -> None:
