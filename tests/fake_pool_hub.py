@@ -31,6 +31,10 @@ FIELDS: dict[str, set[str]] = {
 }
 
 
+class Conflict(Exception):
+    """A request the state of the task refuses (the hub's ``conflict`` error)."""
+
+
 class FakePoolHub(FakeHub):
     """The fake hub; ``pools`` is what ``pool.list`` answers (names are the known pools)."""
 
@@ -60,6 +64,8 @@ class FakePoolHub(FakeHub):
             return {**envelope, "ok": True, **getattr(self, kind.replace(".", "_"))(fields)}
         except LookupError as exc:
             return {**envelope, "ok": False, "error": {"code": "not_found", "message": exc.args[0]}}
+        except Conflict as exc:
+            return {**envelope, "ok": False, "error": {"code": "conflict", "message": exc.args[0]}}
 
     # the served types
 
@@ -159,9 +165,10 @@ class FakePoolHub(FakeHub):
         with self._cond:
             task = self._task(fields["task"])
             was = task["state"]
-            if task["finished"] is None:
-                task["state"], task["finished"] = "cancelled", time.time()
-                self._cond.notify_all()
+            if task["finished"] is not None:  # as the daemon answers
+                raise Conflict(f"task {task['id']} is already {was}")
+            task["state"], task["finished"] = "cancelled", time.time()
+            self._cond.notify_all()
             return {"task": dict(task), "was": was}
 
     def pool_list(self, fields: dict[str, Any]) -> dict[str, Any]:
