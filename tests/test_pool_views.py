@@ -306,3 +306,31 @@ def test_a_pool_keeps_the_cost_of_workers_it_has_stopped(wzp_env: WzpEnv, stub: 
         "status.json to show the stopped worker",
     )
     assert counts["cost_usd"] == pytest.approx(cost)
+
+
+def test_the_dashboard_marks_a_pool_only_while_its_pause_lasts() -> None:
+    pool: dict[str, Any] = {
+        "name": "review",
+        "min": 0,
+        "max": 2,
+        "workers": [],
+        "queued": 1,
+        "running": 0,
+        "running_per_workspace": {},
+        "cost_usd": 0.0,
+        "rate_limited_until": 1000.0,
+    }
+    status = {"processes": [], "workspaces": [], "pools": [pool]}
+
+    def drawn(now: float) -> str:
+        board = Dashboard(request=lambda kind, **_: status)
+        board.refresh()
+        out = io.StringIO()
+        console = Console(file=out, width=120, force_terminal=True, color_system="standard")
+        console.print(board.render(now=now))
+        return out.getvalue()
+
+    paused, over = drawn(999.0), drawn(1001.0)
+    assert "\x1b[1;33mpool review" in paused and "rate-limited until" in paused
+    assert "pool review" in over and "\x1b[1;33mpool review" not in over
+    assert "rate-limited" not in over
