@@ -4,40 +4,18 @@ with the real Claude Code CLI in headless workers, talking to the loopback model
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
-from tests.claude_env import QUIET_ENV, TEST_API_KEY, claude_binary, seed_claude_home
 from tests.conftest import WzpEnv
 from tests.model_stub import ModelStub
+from tests.pool_support import start_daemon
 
 pytestmark = pytest.mark.timeout(300)
 
 
-def start_pool(env: WzpEnv, stub: ModelStub) -> None:
-    """A daemon with pool ``batch`` of 2 warm workers running the real CLI against ``stub``."""
-    home, work = env.root / "home", env.work
-    seed_claude_home(home, work)
-    environment = {
-        "HOME": str(home),
-        "ANTHROPIC_BASE_URL": stub.url,
-        "ANTHROPIC_API_KEY": TEST_API_KEY,
-        **QUIET_ENV,
-    }
-    pool: dict[str, Any] = {
-        "command": [str(claude_binary())],
-        "cwd": str(work),
-        "environment": environment,
-        "min": 2,
-        "max": 2,
-    }
-    env.write_config(json.dumps({"pools": {"batch": pool}}))
-    env.wzp("up", check=True)
-
-
 def test_pool_cli_against_the_daemon(wzp_env: WzpEnv, model_stub: ModelStub) -> None:
-    start_pool(wzp_env, model_stub)
+    start_daemon(wzp_env, model_stub, min=2, max=2)
 
     def two_idle() -> bool:
         (pool,) = json.loads(wzp_env.wzp("pools", "--json", check=True).stdout)["pools"]

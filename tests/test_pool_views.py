@@ -15,66 +15,23 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from tests.claude_env import QUIET_ENV, TEST_API_KEY, claude_binary, seed_claude_home
+from tests.claude_env import QUIET_ENV, claude_binary, seed_claude_home
 from tests.conftest import WzpEnv
 from tests.model_stub import ModelStub
 from tests.observe_support import SLEEP, create_workspace, pane_yaml, pool_config
+from tests.pool_support import hub, start_daemon, the_pool, wait_until
 from wzp_supervisor.cli import tables
 from wzp_supervisor.cli.dashboard import Dashboard
-from wzp_supervisor.cli.hub_client import HubClient
 
 pytestmark = pytest.mark.timeout(600)
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def hub(kind: str, timeout: float = 60, **fields: Any) -> dict[str, Any]:
-    with HubClient(timeout=timeout) as client:
-        return client.request(kind, **fields)
-
-
-def start_pool(env: WzpEnv, stub: ModelStub, **settings: Any) -> None:
-    """A daemon with no panes and pool ``review`` (1 warm worker, up to 2; ``settings``
-    override the pool's keys)."""
-    home, work = env.root / "home", env.work
-    seed_claude_home(home, work)
-    environment = {
-        "HOME": str(home),
-        "ANTHROPIC_BASE_URL": stub.url,
-        "ANTHROPIC_API_KEY": TEST_API_KEY,
-        **QUIET_ENV,
-    }
-    pool: dict[str, Any] = {
-        "command": [str(claude_binary())],
-        "cwd": str(work),
-        "environment": environment,
-        "min": 1,
-        "max": 2,
-        **settings,
-    }
-    env.write_config(json.dumps({"pools": {"review": pool}}))
-    env.wzp("up", check=True, timeout=60)
-
-
-def the_pool() -> dict[str, Any]:
-    [pool] = hub("pool.list")["pools"]
-    return dict(pool)
-
-
-def wait_until(predicate: Any, what: str, timeout: float = 180) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 def paused_pool(env: WzpEnv, stub: ModelStub) -> dict[str, Any]:
     """Pool ``review`` with one finished task (a cost), one worker busy on a stalled turn, one
     idle worker, one task queued behind a rate limit (retry after 15 minutes)."""
-    start_pool(env, stub)
+    start_daemon(env, stub, "review", min=1, max=2)
     wait_until(lambda: [w["state"] for w in the_pool()["workers"]] == ["idle"], "the warm spare")
     first = hub("task.submit", prompt="warm up", pool="review")["task"]["id"]
     while not hub("task.wait", task=first, timeout=20)["done"]:
@@ -292,7 +249,7 @@ def test_pools_follow_the_processes_and_a_target_shows_only_its_processes(
 
 
 def test_a_pool_keeps_the_cost_of_workers_it_has_stopped(wzp_env: WzpEnv, stub: ModelStub) -> None:
-    start_pool(wzp_env, stub, min=0, max=1, idle_timeout=1)
+    start_daemon(wzp_env, stub, "review", min=0, max=1, idle_timeout=1)
     task = hub("task.submit", prompt="priced", pool="review", wait=True, timeout=50)["task"]
     cost = task["result"]["cost_usd"]
     assert task["state"] == "done" and cost > 0

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import WzpEnv
 from tests.model_stub import ModelStub
-from tests.test_pools import hub, start_daemon, wait_all
+from tests.pool_support import hub, start_daemon, wait_all
 from wzp_supervisor.config import ConfigError, PoolConcurrency, dump_config, parse_config_text
 
 pytestmark = pytest.mark.timeout(600)

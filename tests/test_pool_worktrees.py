@@ -12,8 +12,8 @@ import pytest
 
 from tests.conftest import WzpEnv
 from tests.model_stub import ModelStub
+from tests.pool_support import daemon_log, hub, start_daemon, the_pool, wait_all, wait_until
 from tests.support import kill_daemon
-from tests.test_pools import daemon_log, hub, start_daemon, the_pool, wait_all, wait_until
 from wzp_supervisor.config import ConfigError, parse_config_text
 from wzp_supervisor.preflight import config_warnings
 

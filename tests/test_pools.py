@@ -18,48 +18,25 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.claude_env import QUIET_ENV, TEST_API_KEY, claude_binary, seed_claude_home
+from tests.claude_env import claude_binary
 from tests.conftest import WzpEnv
 from tests.model_stub import ModelStub
+from tests.pool_support import (
+    daemon_log,
+    hub,
+    pool_config,
+    start_daemon,
+    the_pool,
+    wait_all,
+    wait_until,
+)
 from wzp_supervisor import paths
-from wzp_supervisor.cli.hub_client import DaemonNotRunning, HubClient, RequestFailed
+from wzp_supervisor.cli.hub_client import DaemonNotRunning, RequestFailed
 from wzp_supervisor.config import ConfigError, parse_config_text
 from wzp_supervisor.preflight import config_warnings
 from wzp_supervisor.task_model import Task
 
 pytestmark = pytest.mark.timeout(600)
-
-
-def hub(kind: str, timeout: float = 60, **fields: Any) -> dict[str, Any]:
-    with HubClient(timeout=timeout) as client:
-        return client.request(kind, **fields)
-
-
-def pool_config(env: WzpEnv, stub: ModelStub, **settings: object) -> str:
-    """A config with pool ``batch`` running the real CLI against ``stub``."""
-    home = env.root / "home"
-    work = env.root / "work"
-    work.mkdir(exist_ok=True)
-    seed_claude_home(home, work)
-    environment = {
-        "HOME": str(home),
-        "ANTHROPIC_BASE_URL": stub.url,
-        "ANTHROPIC_API_KEY": TEST_API_KEY,
-        **QUIET_ENV,
-    }
-    pool: dict[str, Any] = {
-        "command": [str(claude_binary())],
-        "cwd": str(work),
-        "environment": environment,
-        **settings,
-    }
-    return json.dumps({"pools": {"batch": pool}})
-
-
-def start_daemon(env: WzpEnv, stub: ModelStub, **settings: object) -> None:
-    env.config_dir.mkdir(parents=True, exist_ok=True)
-    (env.config_dir / "config.yaml").write_text(pool_config(env, stub, **settings))
-    env.wzp("up", check=True, timeout=60)
 
 
 def workers() -> list[psutil.Process]:
@@ -95,19 +72,6 @@ class Sampler:
         self._stop.set()
         self._thread.join(5)
         return self.peak
-
-
-def wait_all(ids: list[str], timeout: float = 300) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    out = []
-    for task_id in ids:
-        while True:
-            reply = hub("task.wait", task=task_id, timeout=20)
-            if reply["done"]:
-                out.append(reply["task"])
-                break
-            assert time.monotonic() < deadline, f"task {task_id} did not end: {reply}"
-    return out
 
 
 @pytest.fixture
@@ -150,21 +114,6 @@ def test_unknown_pool_and_oversize_prompt_are_refused(wzp_env: WzpEnv, stub: Mod
     with pytest.raises(RequestFailed) as err:
         hub("task.submit", prompt="x" * 100_001, pool="batch")
     assert err.value.code == "limit"
-
-
-def the_pool() -> dict[str, Any]:
-    [pool] = hub("pool.list")["pools"]
-    return dict(pool)
-
-
-def wait_until(predicate: Any, what: str, timeout: float = 120) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def busy_worker(task_id: str, stub: ModelStub, asked: int) -> dict[str, Any]:
@@ -272,11 +221,6 @@ def test_a_malformed_worker_line_is_logged_and_skipped(wzp_env: WzpEnv, stub: Mo
     log = daemon_log(wzp_env)
     assert "skipped a line that is not a JSON message: not json" in log
     assert "skipped a line that is not a JSON message: [1]" in log
-
-
-def daemon_log(env: WzpEnv) -> str:
-    found = sorted((Path(env.env["XDG_STATE_HOME"]) / "wezterm-parallel" / "logs").glob("daemon*"))
-    return "\n".join(p.read_text(errors="replace") for p in found)
 
 
 def test_a_worker_is_recycled_after_its_turn_limit_and_events_carry_the_pool(
