@@ -135,31 +135,17 @@ class TaskTable(FeatureBase):
         for future in self._waiters.pop(task.id, []):
             if not future.done():
                 future.set_result(None)
+        details: dict[str, Any] = {}
         if state == "done":
-            excerpt = (result or "")[:RESULT_EXCERPT_CHARS]
-            duration = task.finished - task.started if task.started is not None else None
-            self.ctx.bus.publish(
-                "TaskCompleted",
-                "task",
-                task=task.id,
-                target=task.agent,
-                result=excerpt,
-                duration=duration,
-                **_pool_fields(task),
-            )
+            details["result"] = (result or "")[:RESULT_EXCERPT_CHARS]
+            started = task.started
+            details["duration"] = task.finished - started if started is not None else None
         elif state == "failed":
-            self.ctx.bus.publish(
-                "TaskFailed",
-                "task",
-                task=task.id,
-                target=task.agent,
-                reason=error,
-                **_pool_fields(task),
-            )
-        else:
-            self.ctx.bus.publish(
-                "TaskCancelled", "task", task=task.id, target=task.agent, **_pool_fields(task)
-            )
+            details["reason"] = error
+        name = {"done": "TaskCompleted", "failed": "TaskFailed"}.get(state, "TaskCancelled")
+        self.ctx.bus.publish(
+            name, "task", task=task.id, target=task.agent, **details, **_pool_fields(task)
+        )
         self.ctx.schedule_save()
         self._pump()
 
