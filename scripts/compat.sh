@@ -24,7 +24,7 @@ export WZP_CLAUDE_BIN="$DIR/node_modules/.bin/claude"
 echo "== Claude Code $INSTALLED ($WZP_CLAUDE_BIN)"
 
 # every test that runs the real CLI (they find it through WZP_CLAUDE_BIN)
-mapfile -t TESTS < <(grep -l "claude_binary\|WZP_CLAUDE_BIN\|claude_env\|claude_config" tests/test_*.py)
+mapfile -t TESTS < <(grep -l "claude_binary\|WZP_CLAUDE_BIN\|claude_env\|claude_config\|pool_support" tests/test_*.py)
 status=0
 "$PYTHON" -m pytest -q "${TESTS[@]}" "$@" || status=$?
 if ((status == 0)); then
