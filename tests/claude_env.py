@@ -273,6 +273,8 @@ class FakeHub:
         self.path = path
         self.reply = reply
         self.lines: list[bytes] = []
+        self.line_connections: list[int] = []  # which connection (1, 2, …) sent each line
+        self._accepted = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -293,9 +295,10 @@ class FakeHub:
                 continue
             except OSError:
                 return
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+            self._accepted += 1
+            threading.Thread(target=self._handle, args=(conn, self._accepted), daemon=True).start()
 
-    def _handle(self, conn: socket.socket) -> None:
+    def _handle(self, conn: socket.socket, number: int) -> None:
         with conn:
             conn.settimeout(self.idle_timeout)
             buffer = b""
@@ -309,6 +312,7 @@ class FakeHub:
                         line, buffer = buffer.split(b"\n", 1)
                         with self._lock:
                             self.lines.append(line)
+                            self.line_connections.append(number)
                         if self.reply:
                             conn.sendall(self._answer(line))
             except OSError:

@@ -179,3 +179,9 @@ class FakePoolHub(FakeHub):
     def sent(self, kind: str) -> list[dict[str, Any]]:
         """Every request of ``kind`` received, in order."""
         return [m for m in self.messages() if m.get("type") == kind]
+
+    def connections_of(self, kind: str) -> set[int]:
+        """The connections (numbered as accepted) that sent requests of ``kind``."""
+        with self._lock:
+            pairs = list(zip(self.lines, self.line_connections, strict=True))
+        return {number for line, number in pairs if json.loads(line).get("type") == kind}

@@ -381,6 +381,9 @@ def test_map_interrupted_cancels_the_unfinished_tasks(wzp_env: WzpEnv, hub: Fake
     assert lines(stdout) == []  # nothing after the first line
     assert sorted(m["task"] for m in hub.sent("task.cancel")) == ["t2", "t3"]
     assert hub.tasks["t2"]["state"] == "cancelled"
+    # not queued behind the interrupted task.wait, whose reply comes only when the wait ends
+    [mapping] = hub.connections_of("task.submit")
+    assert mapping not in hub.connections_of("task.cancel")
 
 
 def test_no_pools_says_where_to_define_them(wzp_env: WzpEnv) -> None:

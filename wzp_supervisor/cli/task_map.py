@@ -55,6 +55,8 @@ RESULT_FIELDS = (
 JSONL_KEYS = frozenset({"prompt", "session", "priority"})
 SPOOL_CHUNK = 1 << 16
 FATAL_CODES = frozenset({"not_found", "unknown_type", "bad_request"})
+CANCEL_TIMEOUT_S = 10.0
+"""How long each cancel after ctrl+c may wait for its reply."""
 """Submit errors that every later prompt would get too (unknown pool, an older daemon)."""
 
 
@@ -220,14 +222,22 @@ class Runner:
         self.printed += 1
 
     def cancel_pending(self) -> int:
-        """Cancel every submitted task not printed yet (best effort); how many were."""
+        """Cancel every submitted task not printed yet (best effort); how many were.
+
+        The cancels go on a connection of their own: the one the map used may still wait for
+        the reply to an interrupted ``task.wait``, which the hub answers only when it ends."""
         cancelled = 0
-        for _item, task_id, _error in self.pending:
-            if task_id is None:
-                continue
-            with contextlib.suppress(RequestFailed, OSError):
-                self.client.request("task.cancel", task=task_id)
-                cancelled += 1
+        ids = [task_id for _item, task_id, _error in self.pending if task_id is not None]
+        if not ids:
+            return 0
+        with (
+            contextlib.suppress(DaemonNotRunning, UnsafeHub, OSError),
+            HubClient(timeout=CANCEL_TIMEOUT_S) as client,
+        ):
+            for task_id in ids:
+                with contextlib.suppress(RequestFailed):  # it ended meanwhile
+                    client.request("task.cancel", task=task_id)
+                    cancelled += 1
         return cancelled
 
 
