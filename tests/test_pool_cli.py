@@ -386,6 +386,31 @@ def test_map_interrupted_cancels_the_unfinished_tasks(wzp_env: WzpEnv, hub: Fake
     assert mapping not in hub.connections_of("task.cancel")
 
 
+def test_ctrl_c_while_waiting_leaves_the_task_running_and_says_so(
+    wzp_env: WzpEnv, hub: FakePoolHub
+) -> None:
+    argv = ["task", "submit", "--pool", "fast", "sleep:60 long", "--wait"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wzp_supervisor", *argv],
+        env=wzp_env.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wzp_env.wait_for(lambda: hub.sent("task.wait"), what="the wait for the task")
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, stderr
+    assert "Aborted!" not in stderr and stdout == ""
+    assert "interrupted; task t1 goes on without you (`wzp task show t1`" in stderr
+    assert hub.sent("task.cancel") == [] and hub.tasks["t1"]["finished"] is None
+
+
 def test_no_pools_says_where_to_define_them(wzp_env: WzpEnv) -> None:
     with FakePoolHub(wzp_env.runtime_dir / "hub.sock", []):
         done = wzp_env.wzp("pools")

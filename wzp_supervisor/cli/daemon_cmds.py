@@ -17,6 +17,7 @@ import click
 
 from wzp_supervisor import paths
 from wzp_supervisor.cli.common import (
+    EXIT_INTERRUPTED,
     EXIT_NOT_RUNNING,
     config_option,
     echo,
@@ -152,9 +153,9 @@ def up(config_path: Path | None, timeout: float) -> None:
         answer = _wait_started(proc, timeout)
     except KeyboardInterrupt:
         if proc is None:
-            fail("interrupted before the daemon was started", 130)
+            fail("interrupted before the daemon was started", EXIT_INTERRUPTED)
         _stop_starting(proc)
-        fail("interrupted: stopped the daemon that was starting", 130)
+        fail("interrupted: stopped the daemon that was starting", EXIT_INTERRUPTED)
     if answer:
         click.echo(f"wzp daemon started (pid {answer['pid']})")
         _print_warnings(answer, config_path)

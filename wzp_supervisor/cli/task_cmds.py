@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from wzp_supervisor.cli.common import (
+    EXIT_INTERRUPTED,
     EXIT_NOT_RUNNING,
     EXIT_USAGE,
     echo,
@@ -49,17 +50,24 @@ def _wait_until_done(
     answer: dict[str, Any], timeout: float | None, started: float
 ) -> dict[str, Any]:
     """Ask ``task.wait`` until the task ends; exits 1 when ``timeout`` seconds have passed
-    since ``started`` (before the first request, which may itself have waited)."""
-    while not answer["done"]:
-        remaining = None if timeout is None else timeout - (time.monotonic() - started)
-        if remaining is not None and remaining <= 0:
-            fail(
-                f"task {answer['task']['id']} is still {answer['task']['state']} after {timeout:g}s"
-            )
-        fields: dict[str, Any] = {"task": answer["task"]["id"]}
-        if remaining is not None:
-            fields["timeout"] = remaining
-        answer = hub_request("task.wait", socket_timeout=None, **fields)
+    since ``started`` (before the first request, which may itself have waited), and 130 on
+    ctrl+c, saying that the task goes on."""
+    task_id = answer["task"]["id"]
+    try:
+        while not answer["done"]:
+            remaining = None if timeout is None else timeout - (time.monotonic() - started)
+            if remaining is not None and remaining <= 0:
+                fail(f"task {task_id} is still {answer['task']['state']} after {timeout:g}s")
+            fields: dict[str, Any] = {"task": task_id}
+            if remaining is not None:
+                fields["timeout"] = remaining
+            answer = hub_request("task.wait", socket_timeout=None, **fields)
+    except KeyboardInterrupt:
+        fail(
+            f"interrupted; task {task_id} goes on without you "
+            f"(`wzp task show {task_id}`, `wzp task cancel {task_id}`)",
+            EXIT_INTERRUPTED,
+        )
     return answer
 
 
@@ -92,7 +100,11 @@ def task_send(
         if timeout is not None:
             fields["timeout"] = timeout
     started = time.monotonic()
-    answer = hub_request("task.request", socket_timeout=None, **fields)
+    try:
+        answer = hub_request("task.request", socket_timeout=None, **fields)
+    except KeyboardInterrupt:
+        what = "stopped waiting" if wait else "interrupted"
+        fail(f"{what}; the task may be queued (`wzp task list`)", EXIT_INTERRUPTED)
     if not wait:
         if as_json:
             print_json(answer)

@@ -26,7 +26,7 @@ from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from wzp_supervisor.cli.common import EXIT_FAILED, EXIT_NOT_RUNNING, echo, fail
+from wzp_supervisor.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOT_RUNNING, echo, fail
 from wzp_supervisor.cli.hub_client import (
     NOT_RUNNING,
     DaemonNotRunning,
@@ -385,7 +385,7 @@ def task_map(
                     _run(runner, stream, name, jsonl, total)
                 except KeyboardInterrupt:
                     cancelled = runner.cancel_pending()
-                    fail(f"interrupted; cancelled {cancelled} unfinished tasks", 130)
+                    fail(f"interrupted; cancelled {cancelled} unfinished tasks", EXIT_INTERRUPTED)
         except BrokenPipeError:
             raise
         except (DaemonNotRunning, UnsafeHub, RequestFailed, OSError) as exc:
