@@ -13,6 +13,7 @@ import time
 import psutil
 import pytest
 
+from tests.claude_env import FakeHub
 from tests.conftest import WzpEnv
 from wzp_supervisor.layouts import validate_name
 
@@ -193,3 +194,24 @@ def test_root_help_groups_commands_like_the_readme(wzp_env: WzpEnv) -> None:
         "Configuration",
     ]
     assert "Commands:" not in text
+
+
+def test_ctrl_c_in_any_command_exits_130_without_click_aborted(wzp_env: WzpEnv) -> None:
+    with FakeHub(wzp_env.runtime_dir / "hub.sock", reply=False) as hub:  # never answers
+        ping = subprocess.Popen(
+            [sys.executable, "-m", "wzp_supervisor", "ping"],
+            env=wzp_env.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            wzp_env.wait_for(lambda: hub.messages(), what="the ping request")
+            ping.send_signal(signal.SIGINT)
+            stdout, stderr = ping.communicate(timeout=30)
+        finally:
+            if ping.poll() is None:
+                ping.kill()
+                ping.wait()
+    assert ping.returncode == 130, stderr
+    assert "Aborted!" not in stderr and "Traceback" not in stderr and stdout == ""

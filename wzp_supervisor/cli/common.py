@@ -19,7 +19,6 @@ from wzp_supervisor.cli.printable import printable
 from wzp_supervisor.cli.tables import human_duration, paint, plural, table, use_colour
 
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130  # ctrl+c, as a shell reports a SIGINT death
 ENVELOPE = ("v", "id", "ok")  # protocol fields, not part of a command's answer
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")

@@ -17,7 +17,6 @@ import click
 
 from wzp_supervisor import paths
 from wzp_supervisor.cli.common import (
-    EXIT_INTERRUPTED,
     EXIT_NOT_RUNNING,
     config_option,
     echo,
@@ -25,6 +24,7 @@ from wzp_supervisor.cli.common import (
     human_duration,
 )
 from wzp_supervisor.cli.hub_client import (
+    EXIT_INTERRUPTED,
     DaemonNotRunning,
     HubClient,
     HubError,

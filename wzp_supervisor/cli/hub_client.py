@@ -49,6 +49,7 @@ class HubError(Exception):
 
 EXIT_FAILED = 1
 EXIT_NOT_RUNNING = 3
+EXIT_INTERRUPTED = 130  # ctrl+c, as a shell reports a SIGINT death
 NOT_RUNNING = "the wzp daemon is not running; run `wzp up`"
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from wzp_supervisor import __version__
+from wzp_supervisor.cli.hub_client import EXIT_INTERRUPTED
 
 _AREA = "wzp_supervisor.cli."
 
@@ -186,6 +187,14 @@ class LazyGroup(click.Group):
         kwargs["commands"] = LazyCommands(lazy_subcommands or {})
         super().__init__(*args, **kwargs)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; ctrl+c that the command does not handle itself ends ``wzp`` with
+        status 130, as a shell reports a SIGINT death, instead of click's "Aborted!"."""
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            ctx.exit(EXIT_INTERRUPTED)
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """The commands in the sections of :data:`SECTIONS`, then any others."""
         listed: set[str] = set()
@@ -216,5 +225,6 @@ def main() -> None:
     and restarts. Start it with `wzp up`, create a workspace with `wzp workspace create`, and
     watch it with `wzp status`.
 
-    Exit codes: 0 done, 1 the request failed, 2 usage error, 3 daemon not running.
+    Exit codes: 0 done, 1 the request failed, 2 usage error, 3 daemon not running,
+    130 interrupted.
     """

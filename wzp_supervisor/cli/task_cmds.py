@@ -18,7 +18,6 @@ from typing import Any
 import click
 
 from wzp_supervisor.cli.common import (
-    EXIT_INTERRUPTED,
     EXIT_NOT_RUNNING,
     EXIT_USAGE,
     echo,
@@ -30,6 +29,7 @@ from wzp_supervisor.cli.common import (
     printable,
     table,
 )
+from wzp_supervisor.cli.hub_client import EXIT_INTERRUPTED
 from wzp_supervisor.cli.task_map import calling_workspace, task_map, task_outcome
 
 TASK_COLOURS = {

@@ -26,8 +26,9 @@ from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from wzp_supervisor.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOT_RUNNING, echo, fail
+from wzp_supervisor.cli.common import EXIT_FAILED, EXIT_NOT_RUNNING, echo, fail
 from wzp_supervisor.cli.hub_client import (
+    EXIT_INTERRUPTED,
     NOT_RUNNING,
     DaemonNotRunning,
     HubClient,
