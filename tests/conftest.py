@@ -33,6 +33,14 @@ REPO = Path(__file__).resolve().parent.parent
 pytest_plugins = ["tests.model_stub"]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Let ctrl+c reach the processes tests start: a run started in the background of a
+    non-interactive shell (``bash .ci/run &``) inherits SIGINT ignored, and so would every
+    process it starts; a handled signal is reset to the default in a child at exec."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 @dataclass
 class WzpEnv:
     """An isolated set of XDG dirs and the environment to run `wzp` in them."""
