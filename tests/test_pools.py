@@ -317,6 +317,20 @@ def test_workers_end_with_the_daemon_stopped_or_killed(wzp_env: WzpEnv, stub: Mo
     assert not alive, alive
 
 
+def test_a_busy_worker_ends_with_a_killed_daemon(wzp_env: WzpEnv, stub: ModelStub) -> None:
+    start_daemon(wzp_env, stub, min=0, max=1)
+    stub.reply_stall(seconds=3600)
+    hub("task.submit", prompt="long turn", pool="batch")
+    wait_until(lambda: the_pool()["running"] == 1 and stub.pending() == 0, "the stalled turn")
+    busy = workers()
+    assert len(busy) == 1
+    daemon_pid = wzp_env.daemon_pid()
+    assert daemon_pid is not None
+    os.kill(daemon_pid, signal.SIGKILL)  # mid-turn: nobody would read its answer
+    _, alive = psutil.wait_procs(busy, timeout=60)
+    assert not alive, alive
+
+
 @pytest.mark.parametrize("how", ["SIGKILL", "daemon.restart"])
 def test_pool_tasks_acknowledged_before_the_daemon_went_away_are_run_by_the_next(
     wzp_env: WzpEnv, stub: ModelStub, how: str
@@ -326,6 +340,7 @@ def test_pool_tasks_acknowledged_before_the_daemon_went_away_are_run_by_the_next
     running = hub("task.submit", prompt="cut short", pool="batch")["task"]["id"]
     wait_until(lambda: the_pool()["running"] == 1 and stub.pending() == 0, "the stalled turn")
     queued = hub("task.submit", prompt="waiting", pool="batch")["task"]["id"]
+    stub.reply_text("answered after all")  # for the next turn: the task cut short, run again
     before = hub("ping")
     if how == "SIGKILL":
         os.kill(before["pid"], signal.SIGKILL)
@@ -341,7 +356,6 @@ def test_pool_tasks_acknowledged_before_the_daemon_went_away_are_run_by_the_next
             return False
 
     wait_until(fresh_daemon, "the next daemon to answer")
-    stub.reply_text("answered after all")
     first, second = wait_all([running, queued])
     assert first["state"] == "done" and first["result"]["text"] == "answered after all", first
     assert second["state"] == "done" and second["result"]["text"] == "stub reply: waiting"

@@ -27,6 +27,7 @@ from circus.process import Process
 from circus.watcher import Watcher
 from tornado.ioloop import IOLoop
 
+from wzp_supervisor.parent_death import ending_with_this_process
 from wzp_supervisor.process_tree import is_running
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ class _PipedProcess(Process):  # type: ignore[misc]
             stderr=subprocess.PIPE,
             close_fds=True,
             start_new_session=True,
+            preexec_fn=ending_with_this_process(),  # a lock-free prctl only
         )
 
     def close_output_channels(self) -> None:
