@@ -35,7 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pyte
 import pytest
@@ -354,7 +354,7 @@ class FakeHub:
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
 
-    def __enter__(self) -> FakeHub:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

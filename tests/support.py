@@ -7,10 +7,11 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import psutil
 
@@ -100,3 +101,38 @@ def hub_line(path: Path, line: bytes) -> dict[str, Any]:
             data += chunk
     reply: dict[str, Any] = json.loads(data)
     return reply
+
+
+class Finished(NamedTuple):
+    """How a `wzp` command ended: exit status, stdout, stderr."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def ctrl_c(
+    env: WzpEnv,
+    argv: list[str],
+    when: Callable[[subprocess.Popen[str]], object],
+    extra_env: Mapping[str, str] | None = None,
+    timeout: float = 60.0,
+) -> Finished:
+    """Run `wzp ARGV`, press ctrl+c (SIGINT) once ``when(process)`` returns (it may read the
+    process's stdout), and wait for it to end; killed at the end of ``timeout`` if it has not."""
+    proc = subprocess.Popen(
+        [PY, "-m", "wzp_supervisor", *argv],
+        env={**env.env, **(extra_env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        when(proc)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return Finished(proc.returncode, stdout, stderr)

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 import subprocess
-import sys
 import time
 
 import psutil
@@ -15,6 +13,7 @@ import pytest
 
 from tests.claude_env import FakeHub
 from tests.conftest import WzpEnv
+from tests.support import ctrl_c
 from wzp_supervisor.layouts import validate_name
 
 
@@ -80,27 +79,20 @@ def test_ctrl_c_during_up_stops_the_daemon_it_was_starting(wzp_env: WzpEnv) -> N
     slow = wzp_env.root / "slow-daemon"
     slow.mkdir()
     (slow / "sitecustomize.py").write_text(SLOW_DAEMON_START)
-    up = subprocess.Popen(
-        [sys.executable, "-m", "wzp_supervisor", "up"],
-        env={**wzp_env.env, "PYTHONPATH": str(slow)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    children: list[psutil.Process] = []
+
+    def daemon_spawned(up: subprocess.Popen[str]) -> None:
         parent = psutil.Process(up.pid)
         deadline = time.monotonic() + 30
         while not parent.children() and time.monotonic() < deadline:
             time.sleep(0.002)
-        (started,) = parent.children()
-        up.send_signal(signal.SIGINT)
-        out, err = up.communicate(timeout=60)
-    finally:
-        if up.poll() is None:
-            up.kill()
-    assert "Aborted!" not in err
-    assert up.returncode == 130, (out, err)
-    assert "stopped the daemon that was starting" in err
+        children.extend(parent.children())
+
+    up = ctrl_c(wzp_env, ["up"], daemon_spawned, extra_env={"PYTHONPATH": str(slow)})
+    (started,) = children
+    assert "Aborted!" not in up.stderr
+    assert up.returncode == 130, up
+    assert "stopped the daemon that was starting" in up.stderr
     assert not started.is_running() or started.status() == psutil.STATUS_ZOMBIE
     assert wzp_env.wzp("ping").returncode == 3
 
@@ -198,20 +190,7 @@ def test_root_help_groups_commands_like_the_readme(wzp_env: WzpEnv) -> None:
 
 def test_ctrl_c_in_any_command_exits_130_without_click_aborted(wzp_env: WzpEnv) -> None:
     with FakeHub(wzp_env.runtime_dir / "hub.sock", reply=False) as hub:  # never answers
-        ping = subprocess.Popen(
-            [sys.executable, "-m", "wzp_supervisor", "ping"],
-            env=wzp_env.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            wzp_env.wait_for(lambda: hub.messages(), what="the ping request")
-            ping.send_signal(signal.SIGINT)
-            stdout, stderr = ping.communicate(timeout=30)
-        finally:
-            if ping.poll() is None:
-                ping.kill()
-                ping.wait()
-    assert ping.returncode == 130, stderr
-    assert "Aborted!" not in stderr and "Traceback" not in stderr and stdout == ""
+        ping = ctrl_c(wzp_env, ["ping"], lambda _: wzp_env.wait_for(hub.messages, what="a ping"))
+    assert ping.returncode == 130, ping.stderr
+    assert "Aborted!" not in ping.stderr and "Traceback" not in ping.stderr
+    assert ping.stdout == ""

@@ -8,7 +8,6 @@ import json
 import os
 import pty
 import select
-import signal
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ import pytest
 
 from tests.conftest import WzpEnv
 from tests.fake_pool_hub import FakePoolHub
+from tests.support import ctrl_c
 
 RESET = time.time() + 3600  # rate limited for another hour
 
@@ -358,27 +358,18 @@ def test_task_list_and_show_for_pool_tasks(wzp_env: WzpEnv, hub: FakePoolHub) ->
 def test_map_interrupted_cancels_the_unfinished_tasks(wzp_env: WzpEnv, hub: FakePoolHub) -> None:
     prompts = wzp_env.root / "p.txt"
     prompts.write_text("quick\nsleep:60 a\nsleep:60 b\n")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "wzp_supervisor", "task", "map", "--pool", "fast", str(prompts)],
-        env=wzp_env.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+
+    def first_result_printed(proc: subprocess.Popen[str]) -> None:
         wzp_env.wait_for(lambda: len(hub.sent("task.submit")) == 3, what="three submits")
         assert proc.stdout is not None
         first = proc.stdout.readline()  # the quick task's result, printed: the map has seen it
         assert json.loads(first)["index"] == 0
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 130
-    assert "interrupted; cancelled 2 unfinished tasks" in stderr
-    assert lines(stdout) == []  # nothing after the first line
+
+    argv = ["task", "map", "--pool", "fast", str(prompts)]
+    mapped = ctrl_c(wzp_env, argv, first_result_printed)
+    assert mapped.returncode == 130
+    assert "interrupted; cancelled 2 unfinished tasks" in mapped.stderr
+    assert lines(mapped.stdout) == []  # nothing after the first line
     assert sorted(m["task"] for m in hub.sent("task.cancel")) == ["t2", "t3"]
     assert hub.tasks["t2"]["state"] == "cancelled"
     # not queued behind the interrupted task.wait, whose reply comes only when the wait ends
@@ -390,24 +381,12 @@ def test_ctrl_c_while_waiting_leaves_the_task_running_and_says_so(
     wzp_env: WzpEnv, hub: FakePoolHub
 ) -> None:
     argv = ["task", "submit", "--pool", "fast", "sleep:60 long", "--wait"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "wzp_supervisor", *argv],
-        env=wzp_env.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    waited = ctrl_c(
+        wzp_env, argv, lambda _: wzp_env.wait_for(lambda: hub.sent("task.wait"), what="a wait")
     )
-    try:
-        wzp_env.wait_for(lambda: hub.sent("task.wait"), what="the wait for the task")
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 130, stderr
-    assert "Aborted!" not in stderr and stdout == ""
-    assert "interrupted; task t1 goes on without you (`wzp task show t1`" in stderr
+    assert waited.returncode == 130, waited.stderr
+    assert "Aborted!" not in waited.stderr and waited.stdout == ""
+    assert "interrupted; task t1 goes on without you (`wzp task show t1`" in waited.stderr
     assert hub.sent("task.cancel") == [] and hub.tasks["t1"]["finished"] is None
 
 
