@@ -221,20 +221,29 @@ def row_hub(sizes: Sizes) -> list[Row]:
     return rows
 
 
-SLOW_CLIENT = r"""
+CONNECTING_CLIENT = r"""
 import socket, sys
 path, count = sys.argv[1], int(sys.argv[2])
+greeting = sys.argv[3].encode() if len(sys.argv) > 3 else b""
 socks = []
 for _ in range(count):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         s.connect(path)
-        s.send(b'{"v":1,"id":1,"type":"pi')
+        if greeting:
+            s.send(greeting)
         socks.append(s)
     except OSError:
         s.close()
 print(len(socks), flush=True)
 sys.stdin.readline()
+"""
+"""Opens COUNT connections to the hub at PATH (each sends GREETING, when given), prints how many
+it holds, and keeps them until a line comes on stdin."""
+
+SLOW_CLIENT = (
+    CONNECTING_CLIENT
+    + r"""
 import select
 open_ = 0
 for s in socks:
@@ -249,6 +258,10 @@ for s in socks:
             pass
 print(open_, flush=True)
 """
+)
+"""Connections that each send half a request and never the rest; after the stdin line it
+prints how many the daemon still keeps open."""
+HALF_REQUEST = '{"v":1,"id":1,"type":"pi'
 
 
 def slowloris(sb: Sandbox, sizes: Sizes, daemon: int | None) -> Row:
@@ -256,7 +269,7 @@ def slowloris(sb: Sandbox, sizes: Sizes, daemon: int | None) -> Row:
     per = sizes.slowloris // sizes.slowloris_procs
     clients = [
         subprocess.Popen(
-            [PY, "-c", SLOW_CLIENT, str(sb.hub_path), str(per)],
+            [PY, "-c", SLOW_CLIENT, str(sb.hub_path), str(per), HALF_REQUEST],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -306,22 +319,6 @@ def slowloris(sb: Sandbox, sizes: Sizes, daemon: int | None) -> Row:
     return ("hub: slowloris connections", figure, verdict)
 
 
-IDLE_CLIENT = r"""
-import socket, sys
-path, count = sys.argv[1], int(sys.argv[2])
-socks = []
-for _ in range(count):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        s.connect(path)
-        socks.append(s)
-    except OSError:
-        s.close()
-print(len(socks), flush=True)
-sys.stdin.readline()
-"""
-
-
 def row_fd_limits(_sizes: Sizes) -> list[Row]:
     """The daemon under a small open-files limit: creates refused by the fd budget, and idle
     hub connections that would exhaust its descriptors."""
@@ -352,7 +349,7 @@ def row_fd_limits(_sizes: Sizes) -> list[Row]:
         log0 = log.stat().st_size if log.exists() else 0
         clients = [
             subprocess.Popen(
-                [PY, "-c", IDLE_CLIENT, str(sb.hub_path), "100"],
+                [PY, "-c", CONNECTING_CLIENT, str(sb.hub_path), "100"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 text=True,
